@@ -1,0 +1,52 @@
+"""`mlops-actions <command>`: what each action runs, and what a person runs at a terminal.
+
+Each command's inputs come from `--flags`, else from the INPUT_* variables its action sets, else from
+their defaults. A command's module is imported only when that command runs, so start-up stays fast.
+Exit codes: 0 passed, 1 the check failed, 2 bad input or the tool could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mlops_actions import __version__, github
+from mlops_actions.inputs import Inputs
+
+# command -> (module, one line of help)
+COMMANDS = {
+    "lint": ("lint", "Lint with flake8; each violation becomes an annotation."),
+    "unit-test": ("unit_test", "Run pytest with JUnit XML and coverage; each failure becomes an annotation."),
+    "pr-check": ("pr_check", "Lint, then unit tests; both always run."),
+}
+
+
+def command_parser(name: str, job) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"mlops-actions {name}", description=COMMANDS[name][1],
+        epilog="Each --option can also be set as the INPUT_<NAME> environment variable, as the action does.")
+    for spec in job.INPUTS:
+        default = f" (default: {spec.default!r})" if spec.default else ""
+        parser.add_argument(f"--{spec.name}", dest=spec.name, metavar="VALUE", help=spec.description + default)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    top = argparse.ArgumentParser(
+        prog="mlops-actions", description="Reusable MLOps steps for GitHub Actions and your terminal.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {name:<12}{text}" for name, (_, text) in COMMANDS.items()))
+    top.add_argument("--version", action="version", version=f"mlops-actions {__version__}")
+    top.add_argument("command", choices=COMMANDS, metavar="command", help="one of: " + ", ".join(COMMANDS))
+    top.add_argument("options", nargs=argparse.REMAINDER, help="the command's options (see COMMAND --help)")
+    args = top.parse_args(argv)
+
+    job = importlib.import_module(f"mlops_actions.{COMMANDS[args.command][0]}")
+    flags = vars(command_parser(args.command, job).parse_args(args.options))
+    try:
+        return job.run(Inputs.read(job.INPUTS, flags))
+    except github.ActionError as exc:
+        exc.report()
+        return 2

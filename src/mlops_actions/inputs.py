@@ -1,0 +1,136 @@
+"""Inputs of a command: declared once, read from `--flags` or the `INPUT_*` variables an action sets.
+
+Every value arrives as a string (that is what GitHub passes); typed getters validate it and raise
+InputError, which names the input, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_actions.github import ActionError
+
+TRUE = ("true", "yes", "1", "on")
+FALSE = ("false", "no", "0", "off")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str  # kebab-case, as in action.yml and as the --flag
+    description: str
+    default: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return "INPUT_" + self.name.upper().replace("-", "_")
+
+
+class InputError(ActionError):
+    """A bad input value: names the input, the value and how to fix it."""
+
+    def __init__(self, name: str, value: str, problem: str, fix: str):
+        self.name, self.value, self.problem, self.fix = name, value, problem, fix
+        super().__init__(f"Invalid input: {name}", f"input '{name}' is {value!r}: {problem}. Fix: {fix}.")
+
+
+class Inputs:
+    """The raw string values of one command's inputs, with validating getters."""
+
+    def __init__(self, declared: list[Input], values: dict[str, str]):
+        self.declared = {spec.name: spec for spec in declared}
+        self.values = values
+
+    @classmethod
+    def read(cls, declared: list[Input], flags: dict[str, str | None] | None = None,
+             environ: dict[str, str] | None = None) -> "Inputs":
+        """Take each input from its --flag, else its INPUT_* variable, else its default."""
+        flags, environ = flags or {}, os.environ if environ is None else environ
+        values = {}
+        for spec in declared:
+            value = flags.get(spec.name)
+            if value is None:
+                value = environ.get(spec.env, spec.default)
+            values[spec.name] = value.strip()
+        inputs = cls(declared, values)
+        for spec in declared:
+            if spec.choices:
+                inputs.choice(spec.name)
+        return inputs
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+    def error(self, name: str, problem: str, fix: str) -> InputError:
+        return InputError(name, self.values[name], problem, fix)
+
+    def choice(self, name: str) -> str:
+        value, choices = self[name], self.declared[name].choices
+        if value not in choices:
+            raise self.error(name, f"not one of {', '.join(choices)}", f"set {name} to one of {', '.join(choices)}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self[name].lower()
+        if value in TRUE:
+            return True
+        if value in FALSE:
+            return False
+        raise self.error(name, "not a boolean", f"set {name} to 'true' or 'false'")
+
+    def number(self, name: str, low: float | None = None, high: float | None = None,
+               integer: bool = False) -> float | int | None:
+        """A number within [low, high]; None when the input is empty."""
+        value = self[name]
+        if value == "":
+            return None
+        kind = "a whole number" if integer else "a number"
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            number = None
+        in_range = number is not None and (low is None or number >= low) and (high is None or number <= high)
+        if not in_range:
+            bounds = f" from {low:g} to {high:g}" if low is not None and high is not None else (
+                f" of at least {low:g}" if low is not None else "")
+            raise self.error(name, f"not {kind}{bounds}", f"set {name} to {kind}{bounds}")
+        return number
+
+    def words(self, name: str) -> list[str]:
+        """Values separated by spaces or new lines."""
+        return self[name].split()
+
+    def arguments(self, name: str) -> list[str]:
+        """Extra command-line arguments, split the way a shell would (quotes group; nothing is executed)."""
+        try:
+            return shlex.split(self[name])
+        except ValueError as exc:
+            raise self.error(name, f"not valid arguments ({exc})", "balance the quotes in it") from None
+
+    def directory(self, name: str, base: Path | None = None) -> Path:
+        path = Path(base or Path.cwd(), self[name] or ".")
+        if not path.is_dir():
+            raise self.error(name, "not a directory" + (" (it is a file)" if path.exists() else " that exists"),
+                             f"set {name} to a folder of the repository, relative to its root")
+        return path.resolve()
+
+    def paths(self, name: str, base: Path) -> list[str]:
+        """Files or folders (relative to `base`) that must exist."""
+        paths = self.words(name)
+        missing = [path for path in paths if not (base / path).exists()]
+        if missing:
+            raise InputError(name, " ".join(paths), f"{', '.join(missing)} does not exist in {base}",
+                             f"list files or folders that exist, relative to {base}")
+        return paths
+
+    def optional_file(self, name: str, base: Path) -> Path | None:
+        if not self[name]:
+            return None
+        path = base / self[name]
+        if not path.is_file():
+            raise self.error(name, f"no such file in {base}", f"give the path of an existing file, or leave {name} "
+                             "empty to use the default")
+        return path.resolve()

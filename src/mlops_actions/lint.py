@@ -1,0 +1,111 @@
+"""The lint job: flake8 over the project, every violation an annotation on its line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_actions import environment, github
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("working-directory", "Folder to run flake8 in, relative to the repository root; flake8 finds "
+          "its configuration (.flake8, setup.cfg, tox.ini) here.", "."),
+    Input("paths", "Files or folders to lint, relative to working-directory, separated by spaces or new "
+          "lines.", "."),
+    Input("flake8-config", "A flake8 configuration file to use instead of the one flake8 finds, relative to "
+          "working-directory. Empty: the project's own."),
+    Input("max-line-length", "Maximum line length, overriding the configuration. Empty: the configuration's "
+          "(flake8's default is 79)."),
+    Input("flake8-args", "More flake8 arguments, e.g. '--select E,F,W --extend-ignore E203'."),
+    Input("fail-on-violations", "Fail the step when there are violations ('true'); 'false' only reports "
+          "them.", "true"),
+]
+OUTPUTS = {
+    "violations": "Number of flake8 violations.",
+}
+
+SEPARATOR = "\t"
+FORMAT = SEPARATOR.join(["%(path)s", "%(row)d", "%(col)d", "%(code)s", "%(text)s"])
+DETAILS_LIMIT = 200  # rows of the summary's full list; annotations are never capped by us
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str  # relative to the workspace, as annotations want it
+    line: int
+    col: int
+    code: str
+    text: str
+
+
+def parse(output: str, base: Path) -> tuple[list[Violation], list[str]]:
+    """flake8 lines in FORMAT -> violations; anything else flake8 printed is returned as is."""
+    violations, other = [], []
+    for row in output.splitlines():
+        fields = row.split(SEPARATOR, 4)
+        if len(fields) == 5 and fields[1].isdigit() and fields[2].isdigit():
+            path, line, col, code, text = fields
+            violations.append(Violation(github.relative_to_workspace(path, base), int(line), int(col), code, text))
+        elif row.strip():
+            other.append(row)
+    return violations, other
+
+
+def summary(violations: list[Violation], paths: list[str], failing: bool) -> str:
+    if not violations:
+        return f"### ✅ flake8: no violations\nLinted: `{' '.join(paths)}`"
+    icon = "❌" if failing else "⚠️"
+    files = Counter(v.path for v in violations)
+    codes = Counter(v.code for v in violations)
+    example = {}
+    for v in violations:
+        example.setdefault(v.code, v.text)
+    parts = [
+        f"### {icon} flake8: {len(violations)} violation{'s' * (len(violations) != 1)} in {len(files)} "
+        f"file{'s' * (len(files) != 1)}",
+        github.markdown_table(["Code", "Count", "Example"], [[c, n, example[c]] for c, n in codes.most_common()]),
+        github.markdown_table(["File", "Violations"], [[f"`{f}`", n] for f, n in files.most_common()]),
+    ]
+    rows = [[f"`{v.path}:{v.line}:{v.col}`", v.code, v.text] for v in violations[:DETAILS_LIMIT]]
+    more = f"\n\n…and {len(violations) - DETAILS_LIMIT} more" if len(violations) > DETAILS_LIMIT else ""
+    parts.append("<details><summary>All violations</summary>\n\n"
+                 + github.markdown_table(["Where", "Code", "Message"], rows) + more + "\n\n</details>")
+    return "\n\n".join(parts)
+
+
+def run(inputs: Inputs) -> int:
+    """Lint; return 0 when clean (or report-only), 1 when there are violations."""
+    base = inputs.directory("working-directory")
+    paths = inputs.paths("paths", base)
+    config = inputs.optional_file("flake8-config", base)
+    max_line_length = inputs.number("max-line-length", low=1, integer=True)
+    extra = inputs.arguments("flake8-args")
+    failing = inputs.flag("fail-on-violations")
+    environment.require("lint", "flake8")
+
+    command = [sys.executable, "-m", "flake8", *extra]
+    if config:
+        command.append(f"--config={config}")
+    if max_line_length:
+        command.append(f"--max-line-length={max_line_length}")
+    command += [f"--format={FORMAT}", "--", *paths]
+    with github.group(f"flake8 {' '.join(paths)} (in {github.relative_to_workspace(base)})"):
+        result = subprocess.run(command, cwd=base, capture_output=True, text=True)
+    violations, other = parse(result.stdout, base)
+    if result.returncode not in (0, 1) or (result.returncode == 1 and not violations):
+        raise github.ActionError("flake8 did not run", f"flake8 exited with {result.returncode}: "
+                                 f"{(result.stderr or chr(10).join(other)).strip()[-2000:]}\nFix: check "
+                                 "flake8-config and flake8-args.")
+    if result.stderr.strip():
+        print(result.stderr.rstrip(), file=sys.stderr)
+
+    level = "error" if failing else "warning"
+    for v in violations:
+        github.annotate(level, v.text, file=v.path, line=v.line, col=v.col, title=f"flake8 {v.code}")
+    github.add_summary(summary(violations, paths, failing))
+    github.set_output("violations", len(violations))
+    return 1 if violations and failing else 0
