@@ -41,6 +41,8 @@ OUTPUTS = {
     "coverage-file": "Absolute path of the Cobertura XML coverage report (empty when coverage is off).",
 }
 
+# Colour codes pytest put in a message; in XML, ESC is written as the text "#x1B".
+COLOUR = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
 SLOWEST = 5
 NO_TESTS_COLLECTED = 5
 
@@ -86,12 +88,13 @@ def node_id(file: str, classname: str, name: str) -> str:
 
 
 def failure_message(outcome: ElementTree.Element) -> str:
-    """The outcome's message, or the last `E ` line of its traceback when the message says nothing."""
+    """The outcome's message (without colour codes), or the last `E ` line of its traceback when the
+    message says nothing."""
     message = outcome.get("message", "")
-    if message and message != "collection failure":
-        return message
-    details = re.findall(r"^E\s+(.*)$", outcome.text or "", flags=re.MULTILINE)
-    return details[-1] if details else message
+    if not message or message == "collection failure":
+        details = re.findall(r"^E\s+(.*)$", outcome.text or "", flags=re.MULTILINE)
+        message = details[-1] if details else message
+    return COLOUR.sub("", message)
 
 
 def parse_junit(path: Path, base: Path) -> Report:

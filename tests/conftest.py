@@ -1,0 +1,69 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def no_runner(monkeypatch):
+    """Tests start outside a runner, whatever machine runs them (GitHub sets these in CI)."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "INPUT_", "RUNNER_")):
+            monkeypatch.delenv(name)
+
+
+class Runner:
+    """A fake runner's files: GITHUB_OUTPUT and GITHUB_STEP_SUMMARY, as GitHub reads them."""
+
+    def __init__(self, folder: Path, workspace: Path):
+        self.output_file = folder / "output"
+        self.summary_file = folder / "summary.md"
+        self.workspace = workspace
+
+    def outputs(self) -> dict:
+        """Parse GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` blocks."""
+        values, lines = {}, iter(self.output_file.read_text().splitlines()) if self.output_file.exists() else iter(())
+        for line in lines:
+            if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+                name, delimiter = line.split("<<", 1)
+                block = []
+                for inner in lines:
+                    if inner == delimiter:
+                        break
+                    block.append(inner)
+                values[name] = "\n".join(block)
+            else:
+                name, value = line.split("=", 1)
+                values[name] = value
+        return values
+
+    def summary(self) -> str:
+        return self.summary_file.read_text() if self.summary_file.exists() else ""
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    """Run as if on a GitHub runner whose workspace is tmp_path/workspace."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    fake = Runner(tmp_path, workspace)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(fake.output_file))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fake.summary_file))
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(workspace))
+    monkeypatch.chdir(workspace)
+    return fake
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Copy a fixture project into a fresh folder (so reports are not written into the repository)."""
+    def copy(name: str, into: Path | None = None) -> Path:
+        target = (into or tmp_path / "projects") / name
+        shutil.copytree(FIXTURES / name, target)
+        return target
+    return copy

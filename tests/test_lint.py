@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+
+from mlops_actions import github, lint
+from mlops_actions.inputs import InputError, Inputs
+
+EXPECTED = [  # tests/fixtures/lint-violations/bad.py, under the project's own max-line-length = 100
+    ("bad.py", 1, 1, "F401", "'os' imported but unused"),
+    ("bad.py", 5, 6, "E225", "missing whitespace around operator"),
+    ("bad.py", 7, 1, "E305", "expected 2 blank lines after class or function definition, found 0"),
+    ("bad.py", 7, 101, "E501", "line too long (102 > 100 characters)"),
+]
+
+
+def run(**flags):
+    return lint.run(Inputs.read(lint.INPUTS, flags, environ={}))
+
+
+def annotations(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(("::error", "::warning"))]
+
+
+@pytest.fixture
+def violations(runner, project):
+    return project("lint-violations", into=runner.workspace)
+
+
+def test_parse_reads_the_format_and_keeps_other_lines(tmp_path):
+    output = "./a.py\t3\t9\tE225\tmissing whitespace\nsrc/b.py\t10\t1\tF401\t'x' imported: unused\nnoise\n"
+    found, other = lint.parse(output, tmp_path)
+    assert [(v.path.rsplit("/", 1)[-1], v.line, v.col, v.code, v.text) for v in found] == [
+        ("a.py", 3, 9, "E225", "missing whitespace"), ("b.py", 10, 1, "F401", "'x' imported: unused")]
+    assert other == ["noise"]
+
+
+def test_clean_project_passes(runner, project):
+    project("clean", into=runner.workspace)
+    assert run(**{"working-directory": "clean"}) == 0
+    assert runner.outputs() == {"violations": "0"}
+    assert "✅ flake8: no violations" in runner.summary()
+
+
+def test_every_violation_is_one_annotation_at_its_place(violations, runner, capsys):
+    assert run(**{"working-directory": "lint-violations"}) == 1
+    assert annotations(capsys.readouterr().out) == [
+        github.command("error", text, file=f"lint-violations/{file}", line=line, col=col, title=f"flake8 {code}")
+        for file, line, col, code, text in EXPECTED]
+    assert runner.outputs() == {"violations": "4"}
+
+
+def test_summary_counts_by_code_and_by_file(violations, runner):
+    run(**{"working-directory": "lint-violations"})
+    summary = runner.summary()
+    assert summary.startswith("### ❌ flake8: 4 violations in 1 file")
+    assert "| E501 | 1 | line too long (102 > 100 characters) |" in summary
+    assert "| `lint-violations/bad.py` | 4 |" in summary
+    assert "| `lint-violations/bad.py:7:101` | E501 | line too long (102 > 100 characters) |" in summary
+
+
+def test_no_inputs_lints_the_current_project_with_its_own_config(violations, monkeypatch, capsys):
+    monkeypatch.chdir(violations)
+    assert run() == 1
+    out = capsys.readouterr().out
+    assert "file=lint-violations/bad.py,line=7,col=101,title=flake8 E501" in out
+    assert "ok_long.py" not in out  # 95 characters: allowed by the project's max-line-length = 100
+
+
+def test_max_line_length_overrides_the_config(violations, runner):
+    assert run(**{"working-directory": "lint-violations", "max-line-length": "120"}) == 1
+    assert runner.outputs()["violations"] == "3"
+
+
+def test_a_given_config_replaces_the_projects(violations, runner, capsys):
+    (violations / "strict.cfg").write_text("[flake8]\nmax-line-length = 79\n")
+    run(**{"working-directory": "lint-violations", "flake8-config": "strict.cfg"})
+    assert runner.outputs()["violations"] == "5"
+    assert "file=lint-violations/ok_long.py,line=1,col=80" in capsys.readouterr().out
+
+
+def test_extra_args_and_paths(violations, runner):
+    run(**{"working-directory": "lint-violations", "flake8-args": "--select F", "paths": "bad.py ok_long.py"})
+    assert runner.outputs()["violations"] == "1"
+
+
+def test_report_only_warns_and_passes(violations, runner, capsys):
+    assert run(**{"working-directory": "lint-violations", "fail-on-violations": "false"}) == 0
+    found = annotations(capsys.readouterr().out)
+    assert len(found) == 4 and all(line.startswith("::warning ") for line in found)
+    assert runner.summary().startswith("### ⚠️ flake8: 4 violations")
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"paths": "src missing.py"}, "input 'paths' is 'src missing.py': src, missing.py does not exist"),
+    ({"flake8-config": "nope.cfg"}, "input 'flake8-config' is 'nope.cfg': no such file"),
+    ({"max-line-length": "80px"}, "input 'max-line-length' is '80px': not a whole number of at least 1"),
+    ({"fail-on-violations": "sometimes"}, "input 'fail-on-violations' is 'sometimes': not a boolean"),
+    ({"working-directory": "no/such/dir"}, "input 'working-directory' is 'no/such/dir': not a directory"),
+])
+def test_bad_input_is_refused_before_flake8_runs(runner, flags, message):
+    with pytest.raises(InputError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        run(**flags)
+    assert runner.outputs() == {}
+
+
+def test_flake8_that_cannot_run_is_an_error_not_a_pass(runner, project):
+    project("clean", into=runner.workspace)
+    with pytest.raises(github.ActionError, match="flake8 exited with 2") as caught:
+        run(**{"working-directory": "clean", "flake8-args": "--no-such-option"})
+    assert caught.value.title == "flake8 did not run"
+
+
+def test_lints_this_repository_clean():
+    """The repository's own code passes its own lint (fixtures are excluded by .flake8)."""
+    root = Path(__file__).resolve().parents[1]
+    assert run(**{"working-directory": str(root)}) == 0
