@@ -40,9 +40,10 @@ class InputError(ActionError):
 class Inputs:
     """The raw string values of one command's inputs, with validating getters."""
 
-    def __init__(self, declared: list[Input], values: dict[str, str]):
+    def __init__(self, declared: list[Input], values: dict[str, str], labels: dict[str, str] | None = None):
         self.declared = {spec.name: spec for spec in declared}
         self.values = values
+        self.labels = labels or {}  # name -> the name the user knows the input by, where they differ
 
     @classmethod
     def read(cls, declared: list[Input], flags: dict[str, str | None] | None = None,
@@ -64,13 +65,17 @@ class Inputs:
     def __getitem__(self, name: str) -> str:
         return self.values[name]
 
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
+
     def error(self, name: str, problem: str, fix: str) -> InputError:
-        return InputError(name, self.values[name], problem, fix)
+        return InputError(self.label(name), self.values[name], problem, fix)
 
     def choice(self, name: str) -> str:
         value, choices = self[name], self.declared[name].choices
         if value not in choices:
-            raise self.error(name, f"not one of {', '.join(choices)}", f"set {name} to one of {', '.join(choices)}")
+            raise self.error(name, f"not one of {', '.join(choices)}",
+                             f"set {self.label(name)} to one of {', '.join(choices)}")
         return value
 
     def flag(self, name: str) -> bool:
@@ -79,7 +84,7 @@ class Inputs:
             return True
         if value in FALSE:
             return False
-        raise self.error(name, "not a boolean", f"set {name} to 'true' or 'false'")
+        raise self.error(name, "not a boolean", f"set {self.label(name)} to 'true' or 'false'")
 
     def number(self, name: str, low: float | None = None, high: float | None = None,
                integer: bool = False) -> float | int | None:
@@ -96,7 +101,7 @@ class Inputs:
         if not in_range:
             bounds = f" from {low:g} to {high:g}" if low is not None and high is not None else (
                 f" of at least {low:g}" if low is not None else "")
-            raise self.error(name, f"not {kind}{bounds}", f"set {name} to {kind}{bounds}")
+            raise self.error(name, f"not {kind}{bounds}", f"set {self.label(name)} to {kind}{bounds}")
         return number
 
     def words(self, name: str) -> list[str]:
@@ -114,7 +119,7 @@ class Inputs:
         path = Path(base or Path.cwd(), self[name] or ".")
         if not path.is_dir():
             raise self.error(name, "not a directory" + (" (it is a file)" if path.exists() else " that exists"),
-                             f"set {name} to a folder of the repository, relative to its root")
+                             f"set {self.label(name)} to a folder of the repository, relative to its root")
         return path.resolve()
 
     def paths(self, name: str, base: Path) -> list[str]:
@@ -122,7 +127,7 @@ class Inputs:
         paths = self.words(name)
         missing = [path for path in paths if not (base / path).exists()]
         if missing:
-            raise InputError(name, " ".join(paths), f"{', '.join(missing)} does not exist in {base}",
+            raise self.error(name, f"{', '.join(missing)} does not exist in {base}",
                              f"list files or folders that exist, relative to {base}")
         return paths
 
@@ -131,6 +136,6 @@ class Inputs:
             return None
         path = base / self[name]
         if not path.is_file():
-            raise self.error(name, f"no such file in {base}", f"give the path of an existing file, or leave {name} "
-                             "empty to use the default")
+            raise self.error(name, f"no such file in {base}", f"give the path of an existing file, or leave "
+                             f"{self.label(name)} empty to use the default")
         return path.resolve()

@@ -27,7 +27,8 @@ OUTPUTS = {**lint.OUTPUTS, **unit_test.OUTPUTS}
 def job_inputs(job, inputs: Inputs) -> Inputs:
     """This check's inputs under the names `job` knows them by."""
     renamed = RENAMED[job]
-    return Inputs(job.INPUTS, {spec.name: inputs[renamed.get(spec.name, spec.name)] for spec in job.INPUTS})
+    values = {spec.name: inputs[renamed.get(spec.name, spec.name)] for spec in job.INPUTS}
+    return Inputs(job.INPUTS, values, labels=renamed)
 
 
 def run(inputs: Inputs) -> int:
