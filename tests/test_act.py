@@ -1,11 +1,14 @@
 """The self-test workflow, run through act: the composite actions really execute, as on a runner."""
 
+from pathlib import Path
+
 import pytest
 
-import act
-from act import Annotation
+from mlops_actions import act
+from mlops_actions.act import Annotation
 
 pytestmark = pytest.mark.act
+ROOT = Path(__file__).resolve().parents[1]
 
 PR_EVENT = {"pull_request": {"number": 1, "head": {"ref": "feature"}, "base": {"ref": "main"}}}
 JOBS = {"Lint action", "Unit-test action", "PR check (root action)", "Bad input is refused"}
@@ -19,7 +22,7 @@ VIOLATIONS = [  # tests/fixtures/lint-violations, under its own max-line-length 
 
 @pytest.fixture(scope="module")
 def self_test():
-    return act.run("pull_request", ".github/workflows/self-test.yml", payload=PR_EVENT)
+    return act.run("pull_request", ".github/workflows/self-test.yml", ROOT, payload=PR_EVENT)
 
 
 def test_every_job_ran_and_passed_its_checks(self_test):
@@ -68,10 +71,10 @@ def test_bad_input_is_named_with_its_fix(self_test):
 
 def test_a_wrong_result_fails_the_self_test(tmp_path):
     """The workflow's own checks can fail: one more violation in the fixture fails the lint job."""
-    repo = act.copy_repository(tmp_path)
+    repo = act.copy_repository(ROOT, tmp_path)
     bad = repo / "tests" / "fixtures" / "lint-violations" / "bad.py"
     bad.write_text(bad.read_text() + "x=1\n")
-    run = act.run("pull_request", ".github/workflows/self-test.yml", repo=repo, payload=PR_EVENT, job="lint")
+    run = act.run("pull_request", ".github/workflows/self-test.yml", repo, payload=PR_EVENT, job="lint")
     assert run.returncode != 0 and run.jobs["Lint action"].result == "failed"
     assert Annotation("error", "violations count: expected '4', got '5'", title="Self-test") \
         in run.jobs["Lint action"].annotations

