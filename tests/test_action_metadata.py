@@ -10,12 +10,15 @@ import pytest
 import yaml
 
 from mlops_actions import lint, pr_check, unit_test
+from mlops_actions.pins import PINS
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = {".": pr_check, "actions/lint": lint, "actions/unit-test": unit_test}
 ACTION_FILES = [ROOT / "action.yml", *sorted(ROOT.glob("actions/*/action.yml"))]
-WORKFLOWS = sorted(ROOT.glob(".github/workflows/*.yml"))
-SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+EXAMPLE = ROOT / "example-project"
+WORKFLOWS = sorted(ROOT.glob(".github/workflows/*.yml")) + sorted(EXAMPLE.glob(".github/workflows/*.yml"))
+SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
+LIBRARY = re.compile(r"^OWNER/mlops-actions(/actions/[\w-]+)?@(v\d+|[0-9a-f]{40})$")  # users' reference to us
 EXPRESSION = re.compile(r"\$\{\{")
 
 
@@ -72,9 +75,12 @@ def test_no_expression_inside_run_and_remote_actions_pinned_to_a_sha(path):
     for step in steps_of(path):
         assert not EXPRESSION.search(step.get("run", "")), f"{path}: pass values to run: through env:"
         uses = step.get("uses", "")
-        if uses and not uses.startswith("./"):
-            assert SHA_PIN.match(uses), f"{path}: {uses} is not pinned to a full commit SHA"
-            assert re.search(re.escape(uses) + r" # v\d+\.\d+\.\d+", text), f"{path}: {uses} has no # vX.Y.Z"
+        if not uses or uses.startswith("./") or LIBRARY.match(uses):
+            continue
+        pin = SHA_PIN.match(uses)
+        assert pin, f"{path}: {uses} is not pinned to a full commit SHA"
+        assert PINS[pin["action"]][0] == pin["sha"], f"{path}: {uses} differs from mlops_actions/pins.py"
+        assert f"{uses} # {PINS[pin['action']][1]}" in text, f"{path}: {uses} lacks its # version comment"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -103,6 +109,14 @@ def test_workflows_match_the_github_workflow_schema():
 def test_zizmor_finds_nothing():
     result = subprocess.run([tool("zizmor"), "--offline", "--format", "plain", str(ROOT)],
                             capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_finds_nothing_in_the_example_project():
+    """Audited as its own repository would be, with its policy: OWNER/mlops-actions by tag, others by SHA."""
+    result = subprocess.run([tool("zizmor"), "--offline", "--config", str(EXAMPLE / ".github" / "zizmor.yml"),
+                             str(EXAMPLE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout
 

@@ -26,6 +26,7 @@ LINE = re.compile(r"^\[(?P<workflow>[^/\]]+)/(?P<job>[^\]]*?)\s*\] (?P<text>.*)$
 COMMAND = re.compile(r"^\s*(?:❗|🚧|❓)\s+::(?P<level>error|warning|notice)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
 STEP_END = re.compile(
     r"^\s*(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.*?) \[(?P<time>[\d.]+)(?P<unit>µs|ms|s)\]$")
+OUTPUT = re.compile(r"^\s*⚙\s+::set-output:: (?P<name>[\w-]+)=(?P<value>.*)$")
 UNITS = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -45,6 +46,7 @@ class Job:
     lines: list[str] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # every step output seen (one line each), last wins
 
     def errors(self) -> list[Annotation]:
         return [a for a in self.annotations if a.level == "error"]
@@ -77,6 +79,8 @@ def parse(output: str) -> dict[str, Job]:
         job.lines.append(text)
         if command := COMMAND.match(text):
             job.annotations.append(parse_annotation(command["level"], command["props"], command["message"]))
+        elif output := OUTPUT.match(text):
+            job.outputs[output["name"]] = output["value"]
         elif step := STEP_END.match(text):
             job.step_seconds[step["step"]] = float(step["time"]) * UNITS[step["unit"]]
         elif "🏁  Job succeeded" in text:
@@ -101,32 +105,41 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
                if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
     environ.update(env or {}, ACT_DISABLE_VERSION_CHECK="1",
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}")
-    events = Path(tempfile.mkdtemp(prefix="act-event-"))
-    (events / "event.json").write_text(json.dumps(payload or {}))
-    command = [act_binary(), event, "-W", workflow, "-e", str(events / "event.json"),
+    scratch = Path(tempfile.mkdtemp(prefix="mlops-actions-act-"))
+    (scratch / "event.json").write_text(json.dumps(payload or {}))
+    command = [act_binary(), event, "-W", workflow, "-e", str(scratch / "event.json"),
                "-P", "ubuntu-latest=-self-hosted", "--no-cache-server"]
-    for action, folder in {**STANDINS, **(repositories or {})}.items():
+    for action, folder in STANDINS.items():
         command += ["--local-repository", f"{action}={folder}"]
+    for index, (action, folder) in enumerate((repositories or {}).items()):
+        # act copies a mapped folder whole: hand it the repository's files only, not its .venv
+        command += ["--local-repository", f"{action}={copy_files(folder, scratch / str(index))}"]
     if job:
         command += ["-j", job]
     try:
         result = subprocess.run(command, cwd=repo, env=environ, capture_output=True, text=True, timeout=timeout)
     finally:
-        shutil.rmtree(events)
+        shutil.rmtree(scratch)
     output = result.stdout + result.stderr
     return Run(result.returncode, output, parse(output))
 
 
-def copy_repository(source: Path, target: Path) -> Path:
-    """A new git repository at `target` holding the files of `source`, a folder in a git working tree
-    (its tracked and untracked files, not the ignored ones), committed on main."""
+def copy_files(source: Path, target: Path) -> Path:
+    """Copy the files of `source`, a folder in a git working tree, to `target`: its tracked and untracked
+    files, not the ignored ones (a virtual environment, caches, reports)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "."], cwd=source, check=True,
                            capture_output=True, text=True).stdout.split("\0")
     for name in filter(None, files):
         if (source / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, target / name)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    return target
+
+
+def copy_repository(source: Path, target: Path) -> Path:
+    """A new git repository at `target` with the files of `source` (see copy_files), committed on main."""
+    copy_files(source, target)
+    git = ["git", "-c", "user.name=mlops-actions", "-c", "user.email=mlops-actions@localhost"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
     subprocess.run([*git, "add", "-A"], cwd=target, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=target, check=True)

@@ -1,0 +1,1 @@
+"""A diabetes classifier, in the shape of the Microsoft Learn MLOps exercise."""
