@@ -1,0 +1,45 @@
+"""Each action installs only its own extra, and only when something is missing."""
+
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from mlops_actions import environment, github
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_nothing_is_installed_when_the_modules_are_there(monkeypatch, runner):
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    environment.require("lint", "flake8")
+
+
+def test_outside_a_runner_a_missing_module_is_an_error_with_the_fix():
+    with pytest.raises(github.ActionError) as caught:
+        environment.require("lint", "no_such_module_xyz")
+    assert "no_such_module_xyz cannot be imported" in str(caught.value)
+    assert "Fix: pip install 'mlops-actions[lint]'" in str(caught.value)
+
+
+def test_in_a_fresh_environment_the_lint_action_installs_flake8_and_nothing_heavy(tmp_path, project):
+    """A new virtualenv, as on a fresh runner: run.sh lint installs the lint extra, then lints."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    project("clean", into=tmp_path)
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "INPUT_"))}
+    environ.update(GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(tmp_path), MLOPS_ACTIONS_PYTHON=str(python),
+                   GITHUB_OUTPUT=str(tmp_path / "out"), INPUT_WORKING_DIRECTORY="clean")
+    result = subprocess.run([str(ROOT / "actions" / "run.sh"), "lint"], cwd=tmp_path, env=environ,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"::group::Installing the lint requirements into {python}" in result.stdout
+    assert (tmp_path / "out").read_text() == "violations=0\n"
+    installed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True,
+                               text=True).stdout.lower()
+    assert "flake8==" in installed
+    for heavy in ("pytest", "azure-ai-ml", "mlflow", "mlops-actions"):
+        assert f"{heavy}==" not in installed
