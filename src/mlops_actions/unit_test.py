@@ -167,7 +167,8 @@ def run(inputs: Inputs) -> int:
     environment.require("test", "pytest", *(["pytest_cov"] if with_coverage else []))
 
     junit.parent.mkdir(parents=True, exist_ok=True)
-    junit.unlink(missing_ok=True)
+    for stale in (junit, coverage_file):
+        stale.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "--junitxml", str(junit), "-o", "junit_family=xunit1"]
     if inputs["markers"]:
         command += ["-m", inputs["markers"]]
@@ -177,7 +178,7 @@ def run(inputs: Inputs) -> int:
         sources = inputs.words("coverage-source")
         command += [f"--cov={source}" for source in sources] or ["--cov"]
         command += [f"--cov-report=xml:{coverage_file}", "--cov-report=term"]
-    command += [*extra, "--", *paths] if paths else extra
+    command += extra + (["--", *paths] if paths else [])
     with github.group(" ".join(["pytest", *paths, f"(in {github.relative_to_workspace(base)})"])):
         returncode = subprocess.run(command, cwd=base).returncode
 
@@ -190,7 +191,7 @@ def run(inputs: Inputs) -> int:
         report.coverage = coverage_percent(coverage_file)
         if report.coverage < min_coverage:
             problems.append(f"Coverage {report.coverage:.1f}% is below min-coverage {min_coverage:g}%.")
-    if not report.cases and (returncode == NO_TESTS_COLLECTED or returncode == 0) and fail_on_empty:
+    if not report.cases and fail_on_empty:
         problems.append("No tests were collected. Fix: add tests, point paths at them, or set fail-on-empty "
                         "to 'false'.")
     broken = [case for case in report.cases if case.status in ("failed", "error")]
