@@ -19,6 +19,11 @@ COMMANDS = {
     "lint": ("lint", "Lint with flake8; each violation becomes an annotation."),
     "unit-test": ("unit_test", "Run pytest with JUnit XML and coverage; each failure becomes an annotation."),
     "pr-check": ("pr_check", "Lint, then unit tests; both always run."),
+    "register-model": ("register", "Check a metrics gate and register a model version (idempotent)."),
+    "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
+    "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
+    "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
+    "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
 }
 
 

@@ -1,0 +1,118 @@
+"""Where models are registered and served: one contract, two backends.
+
+- local (default): an MLflow model registry on sqlite and endpoints served by Azure's inference server
+  (azureml-inference-server-http) as processes on 127.0.0.1, all under a state folder on this machine.
+- azureml: an Azure Machine Learning workspace, through azure-ai-ml.
+
+The model actions (register-model, deploy-endpoint, shift-traffic, smoke-test) only talk to a Backend.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops_actions.inputs import Input, InputError, Inputs
+
+INPUTS = [
+    Input("backend", "Where models live and are served: 'local' (this machine: MLflow registry, inference "
+          "server on 127.0.0.1) or 'azureml' (an Azure ML workspace).", "local", choices=("local", "azureml")),
+    Input("state-dir", "local backend: the folder that keeps the registry, model files and endpoints. Empty: "
+          "$MLOPS_ACTIONS_STATE, else ~/.mlops-actions/state (it must outlive the job)."),
+    Input("subscription-id", "azureml backend: the Azure subscription ID. Empty: $AZURE_SUBSCRIPTION_ID."),
+    Input("resource-group", "azureml backend: the workspace's resource group."),
+    Input("workspace", "azureml backend: the Azure ML workspace name."),
+]
+
+# Azure's naming rules, checked before any call.
+ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+DEPLOYMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+MODEL_TYPES = ("mlflow_model", "custom_model")
+CONTENT_HASH_TAG = "mlops-actions.content-hash"
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: str
+    uri: str  # azureml:name:version or models:/name/version
+    type: str = "mlflow_model"
+    tags: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # local backend: the folder with the model's files
+
+
+@dataclass
+class Endpoint:
+    name: str
+    scoring_uri: str
+    traffic: dict[str, int]  # deployment -> percent; deployments with 0% are listed too
+    deployments: dict[str, str]  # deployment -> model URI
+
+    @property
+    def live(self) -> str | None:
+        """The deployment that takes the most traffic, if any takes some."""
+        best = max(self.traffic.items(), key=lambda item: item[1], default=(None, 0))
+        return best[0] if best[1] > 0 else None
+
+
+@dataclass
+class DeploymentSpec:
+    """What deploy-endpoint asks for; a backend fills in what it needs (files, defaults)."""
+    endpoint: str
+    name: str
+    model: ModelVersion
+    instance_type: str = ""
+    instance_count: int = 1
+    endpoint_file: Path | None = None
+    deployment_file: Path | None = None
+    code_path: Path | None = None
+    scoring_script: str = ""
+    environment: str = ""
+
+
+def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, rule: str) -> str:
+    value = inputs[input_name]
+    if not pattern.match(value):
+        raise inputs.error(input_name, f"not a valid {what} name", f"use {rule}")
+    return value
+
+
+def endpoint_name(inputs: Inputs, input_name: str = "endpoint-name") -> str:
+    return check_name(inputs, input_name, ENDPOINT_NAME, "Azure ML endpoint",
+                      "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen")
+
+
+def deployment_name(inputs: Inputs, input_name: str = "deployment-name") -> str:
+    return check_name(inputs, input_name, DEPLOYMENT_NAME, "Azure ML deployment",
+                      "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen")
+
+
+def model_name(inputs: Inputs, input_name: str = "model-name") -> str:
+    return check_name(inputs, input_name, MODEL_NAME, "model",
+                      "up to 255 letters, digits, '-', '_' and '.', starting with a letter or digit")
+
+
+def state_dir(inputs: Inputs) -> Path:
+    chosen = inputs["state-dir"] or os.environ.get("MLOPS_ACTIONS_STATE") or "~/.mlops-actions/state"
+    return Path(chosen).expanduser().resolve()
+
+
+def connect(inputs: Inputs):
+    """The backend the inputs ask for, ready to use."""
+    backend = inputs.choice("backend")
+    if backend == "local":
+        from mlops_actions.backends.local import LocalBackend
+
+        return LocalBackend(state_dir(inputs))
+    subscription = inputs["subscription-id"] or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+    for name, value in (("subscription-id", subscription), ("resource-group", inputs["resource-group"]),
+                        ("workspace", inputs["workspace"])):
+        if not value:
+            raise InputError(name, value, "required by the azureml backend",
+                             f"set {name} (and sign in first with azure/login using OIDC)")
+    from mlops_actions.backends.azureml import AzureMLBackend
+
+    return AzureMLBackend(subscription, inputs["resource-group"], inputs["workspace"])

@@ -1,0 +1,239 @@
+"""The local backend: no cloud, one machine (act, a self-hosted runner, a laptop).
+
+Under the state folder:
+  mlflow.db                  the MLflow model registry (sqlite)
+  models/<name>/<hash>/      each registered version's files (the registry's source)
+  endpoints/<endpoint>/endpoint.json
+                             port, key, traffic, and each deployment's port, PID and model
+  endpoints/<endpoint>/<deployment>/
+                             what the deployment's inference server runs from, and its log
+Each endpoint is a router process (its stable scoring URI) in front of one Azure inference server
+process per deployment, all bound to 127.0.0.1 and started detached, so later steps and jobs find them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, processes
+from mlops_actions.github import ActionError
+
+SCORER = Path(__file__).with_name("mlflow_score.py")
+ROUTER_MARKER = "mlops_actions.backends.router"
+SERVER_MARKER = "azureml_inference_server_http.server.entry:app"
+START_TIMEOUT = 120.0
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, state: Path):
+        self.state = state
+        self._client = None
+
+    # -- the registry ------------------------------------------------------------------------------
+
+    @property
+    def client(self):
+        if self._client is None:
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            from mlflow import MlflowClient
+
+            self.state.mkdir(parents=True, exist_ok=True)
+            uri = f"sqlite:///{self.state / 'mlflow.db'}"
+            self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        return self._client
+
+    def _version(self, found) -> ModelVersion:
+        return ModelVersion(found.name, str(found.version), f"models:/{found.name}/{found.version}",
+                            found.tags.get("mlops-actions.model-type", "mlflow_model"), dict(found.tags), found.source)
+
+    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+        found = self.client.search_model_versions(f"name='{name}' and tag.`{CONTENT_HASH_TAG}`='{content_hash}'")
+        return self._version(min(found, key=lambda v: int(v.version))) if found else None
+
+    def register_model(self, name: str, path: Path, model_type: str, description: str, tags: dict[str, str],
+                       properties: dict[str, str], content_hash: str) -> ModelVersion:
+        from mlflow.exceptions import MlflowException
+
+        with self.lock():
+            stored = self.state / "models" / name / content_hash[:16]
+            if not stored.exists():
+                shutil.copytree(path, stored.with_suffix(".partial"), dirs_exist_ok=True)
+                stored.with_suffix(".partial").rename(stored)
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            created = self.client.create_model_version(
+                name, source=str(stored), description=description or None,
+                tags={**tags, **{f"property.{k}": v for k, v in properties.items()}, CONTENT_HASH_TAG: content_hash,
+                      "mlops-actions.model-type": model_type})
+        return self._version(created)
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        versions = self.client.search_model_versions(f"name='{name}'")
+        if version == "latest" and versions:
+            return self._version(max(versions, key=lambda v: int(v.version)))
+        for found in versions:
+            if str(found.version) == version:
+                return self._version(found)
+        have = ", ".join(sorted((str(v.version) for v in versions), key=int)) or "none"
+        raise ActionError("Model not found", f"model {name} version {version} is not in the local registry "
+                          f"{self.state} (versions: {have}). Fix: register it first with register-model, or "
+                          "give an existing model-version.")
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self):
+        """One change at a time to this state folder, across processes."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        with open(self.state / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _folder(self, endpoint: str) -> Path:
+        return self.state / "endpoints" / endpoint
+
+    def _read(self, endpoint: str) -> dict | None:
+        path = self._folder(endpoint) / "endpoint.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _write(self, record: dict) -> None:
+        path = self._folder(record["name"]) / "endpoint.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(record, indent=2))
+        partial.chmod(0o600)  # it holds the key
+        partial.replace(path)  # atomic: the router never reads half a file
+
+    def _endpoint(self, record: dict) -> Endpoint:
+        return Endpoint(record["name"], f"http://127.0.0.1:{record['port']}/score", dict(record["traffic"]),
+                        {name: d["model"] for name, d in record["deployments"].items()})
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        record = self._read(name)
+        return self._endpoint(record) if record else None
+
+    def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
+        """Create the endpoint if it does not exist; (re)start its router if it is not running."""
+        with self.lock():
+            record = self._read(name) or {"name": name, "port": processes.free_port(), "key": secrets.token_urlsafe(32),
+                                          "traffic": {}, "deployments": {}, "router_pid": None}
+            if not processes.alive(record["router_pid"], ROUTER_MARKER):
+                self._write(record)
+                folder = self._folder(name)
+                router = processes.start([sys.executable, "-m", ROUTER_MARKER, str(folder / "endpoint.json")],
+                                         folder / "router.log", folder, self._child_env())
+                record["router_pid"] = router.pid
+                self._write(record)
+                if not processes.wait_healthy(f"http://127.0.0.1:{record['port']}/", router, 30):
+                    raise ActionError("Endpoint did not start", f"the router of endpoint {name} did not start:\n"
+                                      + processes.tail(folder / "router.log"))
+            return self._endpoint(record)
+
+    def _child_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a server: this one, with this package importable, plus `extra`."""
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(filter(None, [extra.pop("PYTHONPATH", ""), package_root,
+                                             os.environ.get("PYTHONPATH", "")]))
+        return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **extra, "PYTHONPATH": path}
+
+    def create_deployment(self, spec: DeploymentSpec) -> None:
+        """Start an inference server for `spec` at 0% traffic; nothing is left behind if it fails."""
+        with self.lock():
+            record = self._read(spec.endpoint)
+            if record["traffic"].get(spec.name, 0) > 0:
+                raise ActionError("Deployment is live", f"deployment {spec.name} takes {record['traffic'][spec.name]}% "
+                                  f"of endpoint {spec.endpoint}'s traffic; deploy under another name (leave "
+                                  "deployment-name empty to pick blue/green automatically).")
+            self._remove(record, spec.name)
+            folder = self._folder(spec.endpoint) / spec.name
+            code = folder / "code"
+            if spec.code_path:
+                shutil.copytree(spec.code_path, code)
+                script = code / spec.scoring_script
+            else:
+                code.mkdir(parents=True)
+                script = Path(shutil.copy2(SCORER, code / "score.py"))
+            port, log = processes.free_port(), folder / "server.log"
+            env = self._child_env(AZUREML_MODEL_DIR=spec.model.path, AZUREML_ENTRY_SCRIPT=str(script),
+                                  PYTHONPATH=str(code))
+            server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
+                                      "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
+                                      SERVER_MARKER], log, code, env)
+            if not processes.wait_healthy(f"http://127.0.0.1:{port}/", server, START_TIMEOUT):
+                processes.stop(server.pid, SERVER_MARKER)
+                details = processes.tail(log)
+                shutil.rmtree(folder, ignore_errors=True)
+                raise ActionError("Deployment failed", f"the inference server for {spec.model.uri} did not become "
+                                  f"healthy in {START_TIMEOUT:.0f} s; nothing was deployed and traffic is unchanged. "
+                                  f"Its log ends with:\n{details}")
+            record["deployments"][spec.name] = {"port": port, "pid": server.pid, "model": spec.model.uri,
+                                                "instance_count": spec.instance_count,
+                                                "instance_type": spec.instance_type or "local"}
+            record["traffic"][spec.name] = 0
+            self._write(record)
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
+        """Replace the endpoint's traffic split (deployments left out get 0%)."""
+        with self.lock():
+            record = self._read(endpoint)
+            record["traffic"] = {name: traffic.get(name, 0) for name in record["deployments"]}
+            self._write(record)
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        with self.lock():
+            record = self._read(endpoint)
+            self._remove(record, name)
+            self._write(record)
+
+    def _remove(self, record: dict, name: str) -> None:
+        deployment = record["deployments"].pop(name, None)
+        record["traffic"].pop(name, None)
+        if deployment:
+            processes.stop(deployment["pid"], SERVER_MARKER)
+        shutil.rmtree(self._folder(record["name"]) / name, ignore_errors=True)
+
+    def delete_endpoint(self, name: str) -> None:
+        """Stop the endpoint's servers and forget it."""
+        with self.lock():
+            record = self._read(name)
+            if not record:
+                return
+            for deployment in list(record["deployments"]):
+                self._remove(record, deployment)
+            processes.stop(record["router_pid"], ROUTER_MARKER)
+            shutil.rmtree(self._folder(name), ignore_errors=True)
+
+    def endpoints(self) -> list[str]:
+        return sorted(path.parent.name for path in (self.state / "endpoints").glob("*/endpoint.json"))
+
+    # -- scoring -----------------------------------------------------------------------------------
+
+    def key(self, endpoint: str) -> str:
+        return self._read(endpoint)["key"]
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float):
+        """POST `body` to the endpoint's scoring URI; returns (status, text, answering deployment)."""
+        request = urllib.request.Request(self._endpoint(self._read(endpoint)).scoring_uri, data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {key}",
+                                                  **({"azureml-model-deployment": deployment} if deployment else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode(errors="replace"), \
+                    response.headers.get("azureml-model-deployment", "")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace"), error.headers.get("azureml-model-deployment", "")

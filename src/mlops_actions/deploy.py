@@ -1,0 +1,151 @@
+"""The deploy-endpoint job: create or update an endpoint, and deploy a model version beside the live one.
+
+Safe rollout: the new deployment (blue or green, whichever is not live) starts at 0% traffic, so it can be
+smoke-tested by name before traffic moves; the first deployment of an endpoint takes 100% at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.backends import DeploymentSpec
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("endpoint-name", "The online endpoint; created if it does not exist. Empty: the name in "
+          "endpoint-file."),
+    Input("model-name", "The registered model to deploy. Empty: the model in deployment-file."),
+    Input("model-version", "The version to deploy, or 'latest'.", "latest"),
+    Input("deployment-name", "Name of the new deployment. Empty: 'blue' or 'green', whichever is not live."),
+    Input("endpoint-file", "An Azure ML CLI v2 endpoint YAML to start from (inputs override it)."),
+    Input("deployment-file", "An Azure ML CLI v2 deployment YAML to start from (inputs override it)."),
+    Input("instance-type", "VM size of the deployment, e.g. Standard_DS3_v2. Empty: the deployment file's, "
+          "else Standard_DS3_v2 (the local backend ignores it)."),
+    Input("instance-count", "Number of instances (the local backend runs this many server workers). Empty: "
+          "the deployment file's, else 1."),
+    Input("code-path", "custom_model: the folder with the scoring script and what it imports."),
+    Input("scoring-script", "custom_model: the scoring script (init/run), relative to code-path."),
+    Input("environment", "azureml backend, custom_model: the environment to run in, e.g. "
+          "azureml:my-env:3 or azureml://registries/azureml/environments/sklearn-1.5/labels/latest."),
+    Input("traffic-percent", "Traffic the new deployment takes at once (0-100); the live one keeps the rest. "
+          "0 (safe rollout): move it later with shift-traffic, after a smoke test.", "0"),
+    *backends.INPUTS,
+]
+OUTPUTS = {
+    "endpoint-name": "The endpoint's name.",
+    "deployment-name": "The new deployment's name.",
+    "previous-deployment": "The deployment that was live before (empty for an endpoint's first deployment).",
+    "scoring-uri": "The endpoint's scoring URI.",
+    "model-uri": "The deployed model version's URI.",
+}
+
+DEFAULT_INSTANCE_TYPE = "Standard_DS3_v2"
+MODEL_REFERENCE = re.compile(r"^azureml:(?P<name>[^:]+):(?P<version>[^:]+)$")
+
+
+def spec_file(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
+    """An Azure ML CLI v2 YAML file: its path and content (a mapping)."""
+    path = inputs.optional_file(name, Path.cwd())
+    if path is None:
+        return None, {}
+    import yaml
+
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise inputs.error(name, f"not valid YAML ({str(exc).splitlines()[0]})", "fix the file") from None
+    if not isinstance(content, dict):
+        raise inputs.error(name, "not a YAML mapping", "give an Azure ML CLI v2 online endpoint/deployment YAML")
+    return path, content
+
+
+def setting(inputs: Inputs, input_name: str, content: dict, key: str, default: str = "") -> str:
+    """An input's value, else the spec file's, else the default: written back so that checks name the input."""
+    inputs.values[input_name] = inputs[input_name] or str(content.get(key) or default)
+    return inputs.values[input_name]
+
+
+def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
+    """Everything deploy needs, validated before any call: (spec without model, model version, traffic)."""
+    endpoint_file, endpoint_spec = spec_file(inputs, "endpoint-file")
+    deployment_file, deployment_spec = spec_file(inputs, "deployment-file")
+    setting(inputs, "endpoint-name", endpoint_spec, "name")
+    setting(inputs, "endpoint-name", deployment_spec, "endpoint_name")
+    if not inputs["endpoint-name"]:
+        raise inputs.error("endpoint-name", "empty", "name the endpoint, or give an endpoint-file with a name")
+    endpoint = backends.endpoint_name(inputs)
+    if setting(inputs, "deployment-name", deployment_spec, "name"):
+        backends.deployment_name(inputs)
+    reference = MODEL_REFERENCE.match(str(deployment_spec.get("model") or ""))
+    if not inputs["model-name"] and reference:
+        inputs.values["model-name"], inputs.values["model-version"] = reference["name"], reference["version"]
+    if not inputs["model-name"]:
+        raise inputs.error("model-name", "empty", "name the registered model to deploy (register-model's output)")
+    backends.model_name(inputs)
+    version = inputs["model-version"]
+    if version != "latest" and not version.isdigit():
+        raise inputs.error("model-version", "not a version", "give a version number or 'latest'")
+    code = deployment_spec.get("code_configuration") or {}
+    # a code folder named in the deployment file is relative to that file, as the Azure ML CLI reads it
+    code_base = deployment_file.parent if code.get("code") and not inputs["code-path"] else Path.cwd()
+    setting(inputs, "code-path", code, "code")
+    setting(inputs, "scoring-script", code, "scoring_script")
+    code_path = None
+    if inputs["code-path"] or inputs["scoring-script"]:
+        code_path = inputs.directory("code-path", code_base)
+        if not (code_path / inputs["scoring-script"]).is_file() or not inputs["scoring-script"]:
+            raise inputs.error("scoring-script", f"not a file in {code_path}",
+                               "give the scoring script's path relative to code-path")
+    environment_name = setting(inputs, "environment", deployment_spec, "environment")
+    count = int(inputs.number("instance-count", low=1, integer=True) or deployment_spec.get("instance_count") or 1)
+    spec = DeploymentSpec(endpoint=endpoint, name=inputs["deployment-name"], model=None,
+                          instance_type=setting(inputs, "instance-type", deployment_spec, "instance_type",
+                                                DEFAULT_INSTANCE_TYPE),
+                          instance_count=count, endpoint_file=endpoint_file, deployment_file=deployment_file,
+                          code_path=code_path, scoring_script=inputs["scoring-script"],
+                          environment=environment_name if isinstance(environment_name, str) else "")
+    traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
+    return spec, version, traffic
+
+
+def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpoint) -> str:
+    rows = [["Endpoint", f"`{spec.endpoint}`"], ["Deployment", f"`{spec.name}`"], ["Model", f"`{spec.model.uri}`"],
+            ["Previous deployment", f"`{previous}`" if previous else "none (first deployment)"],
+            ["Traffic", ", ".join(f"{name} {share}%" for name, share in endpoint.traffic.items())],
+            ["Scoring URI", endpoint.scoring_uri]]
+    return f"### 🚀 Deployed `{spec.model.uri}` to `{spec.endpoint}/{spec.name}`\n\n" + \
+        github.markdown_table(["", ""], rows)
+
+
+def run(inputs: Inputs) -> int:
+    spec, version, traffic = plan(inputs)
+    environment.require(inputs["backend"], "mlflow" if inputs["backend"] == "local" else "azure.ai.ml")
+    backend = backends.connect(inputs)
+    spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
+    if spec.model.type == "custom_model" and not spec.code_path:
+        raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
+                           "give the code-path and scoring-script (init/run) that serve it")
+
+    with github.group(f"Endpoint {spec.endpoint}"):
+        endpoint = backend.ensure_endpoint(spec.endpoint, spec.endpoint_file)
+    previous = endpoint.live
+    if not spec.name:
+        spec.name = "green" if previous == "blue" else "blue"
+    elif spec.name == previous:
+        raise inputs.error("deployment-name", f"the live deployment of {spec.endpoint}",
+                           "deploy beside it under another name (or leave deployment-name empty for blue/green)")
+    with github.group(f"Deployment {spec.endpoint}/{spec.name} of {spec.model.uri}"):
+        backend.create_deployment(spec)
+    if previous is None:
+        backend.set_traffic(spec.endpoint, {spec.name: 100})
+    elif traffic:
+        backend.set_traffic(spec.endpoint, {spec.name: traffic, previous: 100 - traffic})
+    endpoint = backend.get_endpoint(spec.endpoint)
+    print(f"Deployed {spec.model.uri} to {spec.endpoint}/{spec.name}; traffic: {endpoint.traffic}")
+    github.add_summary(summary(spec, previous, endpoint))
+    github.set_outputs({"endpoint-name": spec.endpoint, "deployment-name": spec.name,
+                        "previous-deployment": previous or "", "scoring-uri": endpoint.scoring_uri,
+                        "model-uri": spec.model.uri})
+    return 0

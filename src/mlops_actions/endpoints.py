@@ -1,0 +1,34 @@
+"""`mlops-actions endpoints`: the local backend's endpoints, and the way to stop them."""
+
+from __future__ import annotations
+
+from mlops_actions import backends, github
+from mlops_actions.backends.local import LocalBackend
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("stop", "Stop and forget this endpoint ('all' for every one). Empty: list them."),
+    Input("state-dir", backends.INPUTS[1].description),
+]
+OUTPUTS = {"endpoints": "The endpoints left, space-separated."}
+
+
+def run(inputs: Inputs) -> int:
+    backend = LocalBackend(backends.state_dir(inputs))
+    names = backend.endpoints()
+    if inputs["stop"]:
+        chosen = names if inputs["stop"] == "all" else [backends.endpoint_name(inputs, "stop")]
+        for name in chosen:
+            backend.delete_endpoint(name)
+            print(f"stopped {name}")
+        names = backend.endpoints()
+    rows = []
+    for name in names:
+        endpoint = backend.get_endpoint(name)
+        rows.append([f"`{name}`", endpoint.scoring_uri,
+                     ", ".join(f"{d} ({endpoint.deployments[d]}) {share}%" for d, share in endpoint.traffic.items())])
+    github.add_summary(f"### Local endpoints in {backend.state}\n\n" + (
+        github.markdown_table(["Endpoint", "Scoring URI", "Deployments and traffic"], rows) if rows else "none")
+        + "\n\nEach endpoint's key is in endpoints/<name>/endpoint.json under that folder.")
+    github.set_output("endpoints", " ".join(names))
+    return 0

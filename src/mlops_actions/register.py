@@ -1,0 +1,175 @@
+"""The register-model job: a metrics gate, then a versioned, tagged, idempotent model registration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+import re
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.')."),
+    Input("model-path", "The model's folder: an MLflow model (with an MLmodel file) or, for custom_model, "
+          "any files (a pickle, weights)."),
+    Input("model-type", "mlflow_model or custom_model.", "mlflow_model", choices=backends.MODEL_TYPES),
+    Input("description", "Description of this version."),
+    Input("tags", "Tags for this version: a YAML or JSON mapping, e.g. '{team: risk, stage: candidate}'."),
+    Input("properties", "Properties for this version (kept as tags prefixed 'property.' on the local "
+          "backend): a YAML or JSON mapping."),
+    Input("metrics-file", "A JSON file of metrics (e.g. {\"accuracy\": 0.81}); its values are added as tags "
+          "metric.<name>, and metrics-gate is checked against it."),
+    Input("metrics-gate", "Conditions the metrics must meet, one per line or comma-separated, e.g. "
+          "'accuracy >= 0.7, auc > 0.8'. A failed condition registers nothing."),
+    *backends.INPUTS,
+]
+OUTPUTS = {
+    "model-name": "The registered model's name.",
+    "model-version": "The version registered (or the existing version with byte-identical files).",
+    "model-uri": "The version's URI: azureml:<name>:<version> or models:/<name>/<version>.",
+    "already-registered": "'true' when byte-identical files were registered before and that version is "
+                          "returned.",
+}
+
+CONDITION = re.compile(r"^\s*(?P<metric>[\w.-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?\d+(?:\.\d*)?(?:e-?\d+)?)\s*$")
+OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
+             "<": operator.lt}
+
+
+def content_hash(path: Path) -> str:
+    """sha256 over the folder's relative file names and bytes: the same files give the same hash."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(file.relative_to(path if path.is_dir() else path.parent).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def mapping(inputs: Inputs, name: str) -> dict[str, str]:
+    """A YAML or JSON mapping input, as strings."""
+    if not inputs[name]:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(inputs[name])
+    except yaml.YAMLError as exc:
+        raise inputs.error(name, f"not YAML or JSON ({str(exc).splitlines()[0]})",
+                           "give a mapping such as '{team: risk}' or '{\"team\": \"risk\"}'") from None
+    if not isinstance(value, dict):
+        raise inputs.error(name, f"a {type(value).__name__}, not a mapping",
+                           "give key: value pairs, such as '{team: risk, stage: candidate}'")
+    return {str(key): "" if item is None else str(item) for key, item in value.items()}
+
+
+def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
+    path = inputs.optional_file("metrics-file", base)
+    if path is None:
+        if inputs["metrics-gate"]:
+            raise inputs.error("metrics-gate", "set without a metrics-file", "give the metrics-file the gate reads")
+        return {}
+    try:
+        metrics = json.loads(path.read_text())
+    except ValueError as exc:
+        raise inputs.error("metrics-file", f"not JSON ({exc})", "write the metrics as a JSON object") from None
+    if not isinstance(metrics, dict):
+        raise inputs.error("metrics-file", "not a JSON object", "write {\"metric\": value, ...}")
+    return {name: value for name, value in metrics.items() if isinstance(value, (int, float))}
+
+
+def gate(inputs: Inputs, metrics: dict[str, float]) -> list[tuple[str, bool, str]]:
+    """Each condition of metrics-gate: (condition, held, what was found)."""
+    results = []
+    for text in filter(None, (part.strip() for part in re.split(r"[,\n]", inputs["metrics-gate"]))):
+        match = CONDITION.match(text)
+        if not match:
+            raise inputs.error("metrics-gate", f"{text!r} is not a condition",
+                               "write conditions like 'accuracy >= 0.7' (operators >=, <=, >, <, ==, !=)")
+        metric, threshold = match["metric"], float(match["value"])
+        if metric not in metrics:
+            raise inputs.error("metrics-gate", f"metric {metric!r} is not in the metrics file (it has: "
+                               f"{', '.join(metrics) or 'nothing'})", "name a metric the training writes")
+        results.append((text, OPERATORS[match["op"]](metrics[metric], threshold), f"{metric} = {metrics[metric]}"))
+    return results
+
+
+def runner_tags() -> dict[str, str]:
+    """Where this version came from, when registered from a workflow run."""
+    env = os.environ
+    tags = {"git.commit": env.get("GITHUB_SHA", ""), "git.ref": env.get("GITHUB_REF", ""),
+            "github.workflow": env.get("GITHUB_WORKFLOW", "")}
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        tags["github.run-url"] = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return {key: value for key, value in tags.items() if value}
+
+
+def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
+    if not inputs["model-path"]:
+        raise inputs.error("model-path", "empty", "give the folder the training wrote the model to")
+    path = (base / inputs["model-path"]).resolve()
+    if not path.exists():
+        raise inputs.error("model-path", "no such file or folder", "give the folder the training wrote the model to")
+    if model_type == "mlflow_model" and not (path / "MLmodel").is_file():
+        raise inputs.error("model-path", "not an MLflow model (no MLmodel file in it)",
+                           "point at the folder mlflow.<flavor>.save_model wrote, or set model-type to custom_model")
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        raise inputs.error("model-path", "an empty folder", "point at the folder with the model's files")
+    return path
+
+
+def summary(model: backends.ModelVersion | None, existing: bool, checks, metrics) -> str:
+    parts = []
+    if model:
+        what = "already registered as" if existing else "registered as"
+        parts.append(f"### ✅ Model {what} `{model.uri}`")
+    else:
+        parts.append("### ❌ Model not registered: the metrics gate failed")
+    if checks:
+        parts.append(github.markdown_table(["Condition", "Result", "Found"],
+                                           [[text, "✅ met" if held else "❌ not met", found]
+                                            for text, held, found in checks]))
+    elif metrics:
+        parts.append(github.markdown_table(["Metric", "Value"], [[k, v] for k, v in metrics.items()]))
+    return "\n\n".join(parts)
+
+
+def run(inputs: Inputs) -> int:
+    base = Path.cwd()
+    name = backends.model_name(inputs)
+    model_type = inputs.choice("model-type")
+    path = check_model_folder(inputs, base, model_type)
+    tags, properties = mapping(inputs, "tags"), mapping(inputs, "properties")
+    metrics = read_metrics(inputs, base)
+    checks = gate(inputs, metrics)
+    failed = [(text, found) for text, held, found in checks if not held]
+    if failed:
+        for text, found in failed:
+            github.error(f"The metrics gate failed: {text} is not met ({found}); nothing was registered.",
+                         title="Metrics gate")
+        github.add_summary(summary(None, False, checks, metrics))
+        return 1
+
+    environment.require(inputs["backend"], "mlflow" if inputs["backend"] == "local" else "azure.ai.ml")
+    backend = backends.connect(inputs)
+    digest = content_hash(path)
+    model = backend.find_model(name, digest)
+    existing = model is not None
+    if not existing:
+        all_tags = {**{f"metric.{k}": str(v) for k, v in metrics.items()}, **runner_tags(), **tags}
+        with github.group(f"Registering {name} from {path} on the {backend.name} backend"):
+            model = backend.register_model(name, path, model_type, inputs["description"], all_tags,
+                                           properties, digest)
+    print(f"{'Found' if existing else 'Registered'} {model.uri}")
+    github.add_summary(summary(model, existing, checks, metrics))
+    github.set_outputs({"model-name": model.name, "model-version": model.version, "model-uri": model.uri,
+                        "already-registered": str(existing).lower()})
+    return 0

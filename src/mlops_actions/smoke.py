@@ -1,0 +1,251 @@
+"""The smoke-test job: real requests to an endpoint (or one deployment), asserted answers and latency,
+and a rollback when they fail."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("endpoint-name", "The online endpoint."),
+    Input("deployment-name", "Test this deployment directly (even at 0% traffic). Empty: the endpoint, as "
+          "its clients reach it."),
+    Input("request-file", "A JSON request, in the Azure ML payload format: "
+          "{\"input_data\": {\"columns\": [...], \"index\": [...], \"data\": [[...]]}}."),
+    Input("requests", "How many times to send it.", "10"),
+    Input("concurrency", "How many requests are in flight at once.", "1"),
+    Input("expected-status", "The HTTP status every answer must have.", "200"),
+    Input("expected-output", "The exact JSON every answer must equal: a file path or inline JSON, e.g. '[1, 0]'."),
+    Input("response-schema", "A JSON Schema file every answer must match."),
+    Input("expected-rows", "How many predictions (items of the JSON list) every answer must hold; 'auto': as "
+          "many as the request has rows. Empty: not checked.", "auto"),
+    Input("max-p95-ms", "Fail when the 95th percentile latency is above this (milliseconds). Empty: no limit."),
+    Input("timeout-seconds", "Time limit of one request.", "30"),
+    Input("rollback", "When the test fails, send the traffic back to previous-deployment ('true' or "
+          "'false').", "false"),
+    Input("previous-deployment", "The deployment to return traffic to (deploy-endpoint's previous-deployment "
+          "output)."),
+    Input("failed-deployment", "On rollback, what happens to the failed deployment: 'delete' it or 'keep' it "
+          "at 0%.", "delete", choices=("delete", "keep")),
+    *backends.INPUTS,
+]
+OUTPUTS = {
+    "passed": "'true' when every check held, else 'false'.",
+    "latency-p50-ms": "Median latency, milliseconds.",
+    "latency-p95-ms": "95th percentile latency, milliseconds.",
+    "requests": "Requests sent.",
+    "failures": "Requests whose answer failed a check.",
+    "rolled-back": "'true' when traffic was sent back to previous-deployment.",
+}
+SAMPLE_CHARS = 300
+
+
+@dataclass
+class Answer:
+    status: int
+    text: str
+    deployment: str
+    seconds: float
+    problems: list[str]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)] if ordered else 0.0
+
+
+def load_json_input(inputs: Inputs, name: str, base: Path):
+    """An input that is a JSON file's path, or inline JSON."""
+    text = inputs[name]
+    path = base / text
+    if len(text) < 4096 and path.is_file():
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise inputs.error(name, f"neither a JSON file nor JSON ({exc})", "give a path to a .json file or "
+                           "inline JSON") from None
+
+
+def request_rows(payload) -> int | None:
+    """Rows in an Azure ML payload, if it is one."""
+    data = payload.get("input_data") if isinstance(payload, dict) else None
+    if isinstance(data, dict):
+        data = data.get("data")
+    return len(data) if isinstance(data, list) else None
+
+
+def read_request(inputs: Inputs, base: Path) -> tuple[bytes, int | None]:
+    path = inputs.optional_file("request-file", base)
+    if path is None:
+        raise inputs.error("request-file", "empty", "give a JSON file with the request to send")
+    try:
+        payload = json.loads(path.read_text())
+    except ValueError as exc:
+        raise inputs.error("request-file", f"not JSON ({exc})", "give a JSON file in the Azure ML payload "
+                           "format") from None
+    data = payload.get("input_data") if isinstance(payload, dict) else None
+    if isinstance(data, dict):
+        index, rows = data.get("index"), data.get("data")
+        if not isinstance(rows, list) or (index is not None and len(index) != len(rows)):
+            raise inputs.error("request-file", "input_data's index and data differ in length (or data is not a "
+                               "list)", "give one index entry per data row")
+    return path.read_bytes(), request_rows(payload)
+
+
+class Checks:
+    """What every answer must satisfy."""
+
+    def __init__(self, inputs: Inputs, base: Path, rows: int | None):
+        self.status = int(inputs.number("expected-status", low=100, high=599, integer=True) or 200)
+        self.output = load_json_input(inputs, "expected-output", base) if inputs["expected-output"] else None
+        self.schema = None
+        if inputs["response-schema"]:
+            environment.require("schema", "jsonschema")
+            self.schema = load_json_input(inputs, "response-schema", base)
+        if inputs["expected-rows"] == "auto":
+            self.rows = rows
+        else:
+            self.rows = inputs.number("expected-rows", low=0, integer=True)
+
+    def describe(self) -> list[str]:
+        checks = [f"status {self.status}"]
+        if self.output is not None:
+            checks.append("output equals the expected JSON")
+        if self.schema is not None:
+            checks.append("output matches the JSON Schema")
+        if self.rows is not None:
+            checks.append(f"{self.rows} predictions")
+        return checks
+
+    def problems(self, status: int, text: str) -> list[str]:
+        found = [] if status == self.status else [f"status {status}, expected {self.status}"]
+        if self.output is None and self.schema is None and self.rows is None:
+            return found
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return found + ["the answer is not JSON"]
+        if self.output is not None and body != self.output:
+            found.append(f"output differs from the expected {json.dumps(self.output)[:120]}")
+        if self.schema is not None:
+            import jsonschema
+
+            error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(self.schema).iter_errors(body))
+            if error is not None:
+                found.append(f"schema: {error.message}")
+        if self.rows is not None:
+            count = len(body) if isinstance(body, list) else None
+            if count != self.rows:
+                found.append(f"{count if count is not None else 'no list of'} predictions, expected {self.rows}")
+        return found
+
+
+def rollback(backend, inputs: Inputs, endpoint: str) -> str:
+    """Send traffic back to previous-deployment; delete or keep the failed one. Returns what was done."""
+    before = backend.get_endpoint(endpoint)
+    previous = inputs["previous-deployment"] or None
+    failed = [inputs["deployment-name"]] if inputs["deployment-name"] else \
+        [name for name, share in before.traffic.items() if share > 0 and name != previous]
+    failed = [name for name in failed if name and name != previous and name in before.deployments]
+    if previous and previous in before.deployments:
+        backend.set_traffic(endpoint, {previous: 100})
+        done = f"traffic returned to {previous} (100%)"
+    else:
+        backend.set_traffic(endpoint, {name: share for name, share in before.traffic.items() if name not in failed})
+        done = "no previous deployment to return traffic to"
+    for name in failed:
+        if inputs["failed-deployment"] == "delete":
+            backend.delete_deployment(endpoint, name)
+    verb = "deleted" if inputs["failed-deployment"] == "delete" else "kept at 0%"
+    return done + (f"; {', '.join(failed)} {verb}" if failed else "")
+
+
+def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, problems: list[str],
+            latency: dict[str, float], rolled_back: str) -> str:
+    failures = sum(bool(a.problems) for a in answers)
+    head = f"### {'✅' if not problems else '❌'} Smoke test of `{target}`: {len(answers) - failures}/{len(answers)} " \
+           "answers passed"
+    parts = [head, github.markdown_table(
+        ["Requests", "Failures", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+        [[len(answers), failures, *(f"{latency[k]:.1f}" for k in ("p50", "p95", "p99", "max"))]]),
+        "Checks: " + "; ".join(checks.describe())]
+    parts += [f"**{problem}**" for problem in problems]
+    if rolled_back:
+        parts.append(f"**Rolled back:** {rolled_back}")
+    samples = {}
+    for answer in answers:
+        samples.setdefault((answer.status, answer.text[:SAMPLE_CHARS]), answer)
+    parts.append("<details><summary>Sample answers</summary>\n\n" + github.markdown_table(
+        ["Status", "Deployment", "Body"],
+        [[a.status, a.deployment, f"`{a.text[:SAMPLE_CHARS]}`"] for a in list(samples.values())[:5]])
+        + "\n\n</details>")
+    return "\n\n".join(parts)
+
+
+def run(inputs: Inputs) -> int:
+    base = Path.cwd()
+    endpoint = backends.endpoint_name(inputs)
+    deployment = backends.deployment_name(inputs) if inputs["deployment-name"] else None
+    if inputs["previous-deployment"]:
+        backends.deployment_name(inputs, "previous-deployment")
+    body, rows = read_request(inputs, base)
+    checks = Checks(inputs, base, rows)
+    count = int(inputs.number("requests", low=1, high=100000, integer=True) or 10)
+    concurrency = int(inputs.number("concurrency", low=1, high=64, integer=True) or 1)
+    max_p95 = inputs.number("max-p95-ms", low=0)
+    timeout = float(inputs.number("timeout-seconds", low=0.1) or 30)
+    do_rollback = inputs.flag("rollback")
+    inputs.choice("failed-deployment")
+    environment.require(inputs["backend"], *(["azure.ai.ml"] if inputs["backend"] == "azureml" else []))
+    backend = backends.connect(inputs)
+    found = backend.get_endpoint(endpoint)
+    if found is None or (deployment and deployment not in found.deployments):
+        raise github.ActionError("Nothing to test", f"{endpoint}{'/' + deployment if deployment else ''} does not "
+                                 f"exist on the {backend.name} backend. Fix: deploy it first with deploy-endpoint.")
+    key = backend.key(endpoint)
+    github.mask(key)
+
+    def send(_: int) -> Answer:
+        started = time.perf_counter()
+        status, text, answered_by = backend.invoke(endpoint, body, deployment, key, timeout)
+        seconds = time.perf_counter() - started
+        return Answer(status, text, answered_by, seconds, checks.problems(status, text))
+
+    target = f"{endpoint}/{deployment}" if deployment else endpoint
+    with github.group(f"Sending {count} requests to {target} ({concurrency} at a time)"):
+        with ThreadPoolExecutor(concurrency) as pool:
+            answers = list(pool.map(send, range(count)))
+    milliseconds = [a.seconds * 1000 for a in answers]
+    latency = {"p50": percentile(milliseconds, 50), "p95": percentile(milliseconds, 95),
+               "p99": percentile(milliseconds, 99), "max": max(milliseconds)}
+    failures = [a for a in answers if a.problems]
+    problems = []
+    if failures:
+        first = failures[0]
+        problems.append(f"{len(failures)} of {count} answers failed: {'; '.join(first.problems)} (first: status "
+                        f"{first.status}, body {first.text[:200]!r})")
+    if max_p95 is not None and latency["p95"] > max_p95:
+        problems.append(f"p95 latency {latency['p95']:.1f} ms is above max-p95-ms {max_p95:g} ms")
+    rolled_back = ""
+    if problems and do_rollback:
+        with github.group(f"Rolling back {endpoint}"):
+            rolled_back = rollback(backend, inputs, endpoint)
+    for problem in problems:
+        github.error(problem, title=f"Smoke test of {target} failed")
+    if rolled_back:
+        github.warning(f"Rolled back {endpoint}: {rolled_back}.", title="Rollback")
+    print(f"{target}: {count - len(failures)}/{count} passed; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    github.add_summary(summary(endpoint, target, answers, checks, problems, latency, rolled_back))
+    github.set_outputs({"passed": str(not problems).lower(), "latency-p50-ms": f"{latency['p50']:.1f}",
+                        "latency-p95-ms": f"{latency['p95']:.1f}", "requests": count, "failures": len(failures),
+                        "rolled-back": str(bool(rolled_back)).lower()})
+    return 1 if problems else 0

@@ -1,0 +1,208 @@
+"""The model lifecycle on the local backend, for real: an MLflow registry on sqlite and Azure's inference
+server as processes on 127.0.0.1."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import models
+from mlops_actions import deploy, github, register, smoke, traffic
+from mlops_actions.backends import processes
+from mlops_actions.backends.local import LocalBackend, ROUTER_MARKER, SERVER_MARKER
+from mlops_actions.github import ActionError
+from mlops_actions.inputs import InputError, Inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A state folder, two trained MLflow models and a request; every endpoint is stopped at the end."""
+    folder = tmp_path_factory.mktemp("lab")
+    lab = {"state": folder / "state", "v1": models.mlflow_model(folder / "v1", 1.0),
+           "v2": models.mlflow_model(folder / "v2", 0.5), "request": folder / "request.json", "folder": folder}
+    lab["request"].write_text(json.dumps(models.REQUEST))
+    yield lab
+    backend = LocalBackend(lab["state"])
+    for name in backend.endpoints():
+        backend.delete_endpoint(name)
+
+
+def call(job, lab, **flags):
+    return job.run(Inputs.read(job.INPUTS, {"state-dir": str(lab["state"]), **flags}, environ={}))
+
+
+def register_model(lab, runner, path, **flags):
+    assert call(register, lab, **{"model-name": "diabetes", "model-path": str(path), **flags}) == 0
+    return runner.outputs()
+
+
+def smoke_test(lab, endpoint, **flags):
+    return call(smoke, lab, **{"endpoint-name": endpoint, "request-file": str(lab["request"]), "requests": "5",
+                               "expected-output": json.dumps(models.ANSWER), **flags})
+
+
+def test_register_is_versioned_tagged_and_idempotent(lab, runner, monkeypatch):
+    monkeypatch.setenv("GITHUB_SHA", "0123abc")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "team/diabetes")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    metrics = lab["folder"] / "metrics.json"
+    metrics.write_text('{"accuracy": 0.83, "auc": 0.9}')
+    first = register_model(lab, runner, lab["v1"], tags="{team: risk}", properties='{"data": "v3"}',
+                           **{"metrics-file": str(metrics), "metrics-gate": "accuracy >= 0.7\nauc > 0.85"})
+    assert first == {"model-name": "diabetes", "model-version": "1", "model-uri": "models:/diabetes/1",
+                     "already-registered": "false"}
+    again = register_model(lab, runner, lab["v1"])
+    assert again["model-version"] == "1" and again["already-registered"] == "true"
+    second = register_model(lab, runner, lab["v2"])
+    assert second["model-version"] == "2" and second["already-registered"] == "false"
+    tags = LocalBackend(lab["state"]).get_model("diabetes", "1").tags
+    assert {"team": "risk", "property.data": "v3", "metric.accuracy": "0.83", "git.commit": "0123abc",
+            "github.run-url": "https://github.com/team/diabetes/actions/runs/42"}.items() <= tags.items()
+
+
+def test_a_failed_metrics_gate_registers_nothing(lab, runner, capsys):
+    metrics = lab["folder"] / "weak.json"
+    metrics.write_text('{"accuracy": 0.55}')
+    before = LocalBackend(lab["state"]).client.search_model_versions("name='gated'")
+    assert call(register, lab, **{"model-name": "gated", "model-path": str(lab["v1"]),
+                                  "metrics-file": str(metrics), "metrics-gate": "accuracy >= 0.7"}) == 1
+    assert "The metrics gate failed: accuracy >= 0.7 is not met (accuracy = 0.55)" in capsys.readouterr().out
+    assert LocalBackend(lab["state"]).client.search_model_versions("name='gated'") == before == []
+    assert runner.outputs() == {}
+
+
+def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
+    register_model(lab, runner, lab["v1"])
+    assert call(deploy, lab, **{"endpoint-name": "survives", "model-name": "diabetes", "model-version": "1"}) == 0
+    outputs = runner.outputs()
+    assert (outputs["deployment-name"], outputs["previous-deployment"]) == ("blue", "")
+    assert outputs["scoring-uri"].startswith("http://127.0.0.1:")
+    assert smoke_test(lab, "survives") == 0
+    assert runner.outputs()["passed"] == "true" and float(runner.outputs()["latency-p95-ms"]) > 0
+
+    # A later job is a new process: it finds the endpoint in the state folder and it still answers.
+    result = subprocess.run([sys.executable, "-m", "mlops_actions", "smoke-test", "--endpoint-name", "survives",
+                             "--request-file", str(lab["request"]), "--state-dir", str(lab["state"]),
+                             "--expected-output", "[0, 1]"], capture_output=True, text=True,
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")},
+                                 "PYTHONPATH": str(ROOT / "src")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "output passed: true" in result.stdout
+
+
+def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
+    register_model(lab, runner, lab["v2"])
+    call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "1"})
+    assert call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "2"}) == 0
+    outputs = runner.outputs()
+    assert (outputs["deployment-name"], outputs["previous-deployment"]) == ("green", "blue")
+    backend = LocalBackend(lab["state"])
+    assert backend.get_endpoint("rollout").traffic == {"blue": 100, "green": 0}
+
+    # the new deployment at 0% is tested directly; the endpoint's clients still reach blue only
+    assert smoke_test(lab, "rollout", **{"deployment-name": "green"}) == 0
+    key = backend.key("rollout")
+    body = lab["request"].read_bytes()
+    assert {backend.invoke("rollout", body, None, key, 10)[2] for _ in range(10)} == {"blue"}
+    assert backend.invoke("rollout", body, "green", key, 10)[2] == "green"
+
+    assert call(traffic, lab, **{"endpoint-name": "rollout", "traffic": "blue=50,green=50"}) == 0
+    assert backend.get_endpoint("rollout").traffic == {"blue": 50, "green": 50}
+    answered = {backend.invoke("rollout", body, None, key, 10)[2] for _ in range(40)}
+    assert answered == {"blue", "green"}
+
+    blue_pid = json.loads((lab["state"] / "endpoints/rollout/endpoint.json").read_text())["deployments"]["blue"]["pid"]
+    assert call(traffic, lab, **{"endpoint-name": "rollout", "traffic": "green", "retire": "true"}) == 0
+    assert runner.outputs()["retired"] == "blue"
+    assert backend.get_endpoint("rollout").traffic == {"green": 100}
+    assert not processes.alive(blue_pid, SERVER_MARKER)
+    assert backend.invoke("rollout", body, None, key, 10)[:2] == (200, "[0, 1]")
+
+
+def test_a_failing_smoke_test_rolls_back_and_production_keeps_answering(lab, runner, capsys):
+    register_model(lab, runner, lab["v1"])
+    call(deploy, lab, **{"endpoint-name": "rollback", "model-name": "diabetes", "model-version": "1"})
+    model, code = models.custom_model(lab["folder"] / "wrong", "return [1, 1]")
+    assert call(register, lab, **{"model-name": "wrong", "model-path": str(model), "model-type": "custom_model"}) == 0
+    assert call(deploy, lab, **{"endpoint-name": "rollback", "model-name": "wrong", "code-path": str(code),
+                                "scoring-script": "score.py", "traffic-percent": "100"}) == 0
+    backend = LocalBackend(lab["state"])
+    assert backend.get_endpoint("rollback").traffic == {"blue": 0, "green": 100}
+
+    assert smoke_test(lab, "rollback", rollback="true", **{"previous-deployment": "blue"}) == 1
+    outputs = runner.outputs()
+    assert (outputs["passed"], outputs["failures"], outputs["rolled-back"]) == ("false", "5", "true")
+    out = capsys.readouterr().out
+    assert "5 of 5 answers failed: output differs from the expected [0, 1]" in out
+    assert github.escape_data("Rolled back rollback: traffic returned to blue (100%); green deleted.") in out
+    endpoint = backend.get_endpoint("rollback")
+    assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
+    assert backend.invoke("rollback", lab["request"].read_bytes(), None, backend.key("rollback"), 10)[:2] == \
+        (200, "[0, 1]")
+
+
+def test_a_deployment_that_cannot_start_leaves_nothing_behind(lab, runner):
+    register_model(lab, runner, lab["v1"])
+    call(deploy, lab, **{"endpoint-name": "nostart", "model-name": "diabetes", "model-version": "1"})
+    model, code = models.custom_model(lab["folder"] / "crash", "return []", "raise RuntimeError('no weights')")
+    call(register, lab, **{"model-name": "crash", "model-path": str(model), "model-type": "custom_model"})
+    with pytest.raises(ActionError, match="did not become healthy.*nothing was deployed and traffic is unchanged"):
+        call(deploy, lab, **{"endpoint-name": "nostart", "model-name": "crash", "code-path": str(code),
+                             "scoring-script": "score.py"})
+    endpoint = LocalBackend(lab["state"]).get_endpoint("nostart")
+    assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
+    assert not (lab["state"] / "endpoints" / "nostart" / "green").exists()
+
+
+def test_stopping_an_endpoint_stops_its_processes(lab, runner):
+    register_model(lab, runner, lab["v1"])
+    call(deploy, lab, **{"endpoint-name": "stopme", "model-name": "diabetes"})
+    record = json.loads((lab["state"] / "endpoints/stopme/endpoint.json").read_text())
+    pids = [(record["router_pid"], ROUTER_MARKER), (record["deployments"]["blue"]["pid"], SERVER_MARKER)]
+    assert all(processes.alive(pid, marker) for pid, marker in pids)
+    LocalBackend(lab["state"]).delete_endpoint("stopme")
+    assert not any(processes.alive(pid, marker) for pid, marker in pids)
+    assert "stopme" not in LocalBackend(lab["state"]).endpoints()
+
+
+def test_a_missing_model_stops_before_anything_is_deployed(lab, runner):
+    with pytest.raises(ActionError, match="model diabetes version 99 is not in the local registry"):
+        call(deploy, lab, **{"endpoint-name": "nomodel", "model-name": "diabetes", "model-version": "99"})
+    assert LocalBackend(lab["state"]).get_endpoint("nomodel") is None
+
+
+@pytest.mark.parametrize("job, flags, message", [
+    (deploy, {"endpoint-name": "1-starts-with-a-digit", "model-name": "m"}, "not a valid Azure ML endpoint name"),
+    (deploy, {"endpoint-name": "ends-with-", "model-name": "m"}, "not a valid Azure ML endpoint name"),
+    (deploy, {"endpoint-name": "ok-name", "model-name": "m", "deployment-name": "x"},
+     "not a valid Azure ML deployment name"),
+    (deploy, {"endpoint-name": "ok-name", "model-name": 'x"; curl evil #'}, "not a valid model name"),
+    (deploy, {"endpoint-name": "ok-name", "model-name": "m", "traffic-percent": "150"}, "not a whole number from"),
+    (deploy, {"endpoint-name": "ok-name", "model-name": "m", "backend": "aws"}, "not one of local, azureml"),
+    (register, {"model-name": "m", "model-path": "."}, "not an MLflow model \\(no MLmodel file in it\\)"),
+    (register, {"model-name": "m", "model-path": "missing"}, "no such file or folder"),
+    (register, {"model-name": "m$(touch pwned)", "model-path": "."}, "not a valid model name"),
+    (register, {"model-name": "m", "model-path": "MODEL", "tags": "[a, b]"},
+     "'tags' is '\\[a, b\\]': a list, not a map"),
+    (register, {"model-name": "m", "model-path": "MODEL", "tags": "{a: [}"}, "not YAML or JSON"),
+    (register, {"model-name": "m", "model-path": "MODEL", "metrics-gate": "accuracy >= 0.7"},
+     "set without a metrics-file"),
+    (smoke, {"endpoint-name": "ok-name", "request-file": "REQUEST_NOT_JSON"}, "'request-file' .*: not JSON"),
+    (traffic, {"endpoint-name": "ok-name", "traffic": "blue=60,green=30"}, "the shares add up to 90, not 100"),
+    (traffic, {"endpoint-name": "ok-name", "traffic": "blue=sixty"}, "'blue=sixty' is not name=percent"),
+])
+def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, monkeypatch, job, flags, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "REQUEST_NOT_JSON").write_text("{input_data: nope")
+    flags = {key: str(lab["v1"]) if value == "MODEL" else value for key, value in flags.items()}
+    registry = lab["state"] / "mlflow.db"
+    before = registry.stat().st_mtime_ns if registry.exists() else None
+    with pytest.raises(InputError, match=message):
+        call(job, lab, **flags)
+    assert (registry.stat().st_mtime_ns if registry.exists() else None) == before
+    assert not (tmp_path / "pwned").exists()
