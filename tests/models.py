@@ -1,29 +1,24 @@
 """Small real models for the lifecycle tests: trained here, saved as MLflow or custom models."""
 
+import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-COLUMNS = ["glucose", "bmi"]
-ROWS = [[80.0, 22.0], [95.0, 25.0], [150.0, 35.0], [170.0, 40.0], [88.0, 21.0], [160.0, 38.0]]
-LABELS = [0, 0, 1, 1, 0, 1]
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "model-project"
+sys.path.insert(0, str(FIXTURE))
+from train import train  # noqa: E402  (the fixture's own training script)
+
 # A request in the Azure ML payload format, and what the trained model answers to it.
-REQUEST = {"input_data": {"columns": COLUMNS, "index": [0, 1], "data": [[85, 23], [165, 39]]}}
-ANSWER = [0, 1]
+REQUEST = json.loads((FIXTURE / "request.json").read_text())
+ANSWER = json.loads((FIXTURE / "expected.json").read_text())
 
 
 def mlflow_model(folder: Path, regularisation: float = 1.0) -> Path:
-    """Train a logistic regression and save it as an MLflow model (a different C gives different bytes)."""
-    import mlflow.sklearn
-    import pandas as pd
-    from mlflow.models import infer_signature
-    from sklearn.linear_model import LogisticRegression
-
-    frame = pd.DataFrame(ROWS, columns=COLUMNS)
-    model = LogisticRegression(C=1 / regularisation).fit(frame, LABELS)
-    mlflow.sklearn.save_model(model, str(folder), serialization_format="cloudpickle",
-                              signature=infer_signature(frame, model.predict(frame)))
+    """Train a logistic regression and save it as an MLflow model (another C gives other bytes)."""
+    train(folder, 1 / regularisation)
     return folder
 
 

@@ -1,5 +1,6 @@
 """The self-test workflow, run through act: the composite actions really execute, as on a runner."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ pytestmark = pytest.mark.act
 ROOT = Path(__file__).resolve().parents[1]
 
 PR_EVENT = {"pull_request": {"number": 1, "head": {"ref": "feature"}, "base": {"ref": "main"}}}
-JOBS = {"Lint action", "Unit-test action", "PR check (root action)", "Bad input is refused"}
+JOBS = {"Lint action", "Unit-test action", "PR check (root action)", "Bad input is refused",
+        "Model lifecycle (local backend)"}
 VIOLATIONS = [  # tests/fixtures/lint-violations, under its own max-line-length = 100
     ("bad.py", 1, 1, "F401", "'os' imported but unused"),
     ("bad.py", 5, 6, "E225", "missing whitespace around operator"),
@@ -21,8 +23,10 @@ VIOLATIONS = [  # tests/fixtures/lint-violations, under its own max-line-length 
 
 
 @pytest.fixture(scope="module")
-def self_test():
-    return act.run("pull_request", ".github/workflows/self-test.yml", ROOT, payload=PR_EVENT)
+def self_test(tmp_path_factory):
+    state = tmp_path_factory.mktemp("state")  # the local backend's, instead of ~/.mlops-actions/state
+    return act.run("pull_request", ".github/workflows/self-test.yml", ROOT, payload=PR_EVENT,
+                   env={"MLOPS_ACTIONS_STATE": str(state)})
 
 
 def test_every_job_ran_and_passed_its_checks(self_test):
@@ -31,7 +35,7 @@ def test_every_job_ran_and_passed_its_checks(self_test):
     for name, job in self_test.jobs.items():
         assert job.result == "succeeded", f"{name}:\n" + "\n".join(job.lines[-40:])
     checks = [line for job in self_test.jobs.values() for line in job.lines if "| ok: " in line]
-    assert len(checks) == 19
+    assert len(checks) == 34
 
 
 def test_lint_annotates_exactly_the_violations(self_test):
@@ -67,6 +71,22 @@ def test_bad_input_is_named_with_its_fix(self_test):
         ("Invalid input: min-coverage", "input 'min-coverage' is 'lots': not a number from 0 to 100. "
          "Fix: set min-coverage to a number from 0 to 100."),
     ]
+
+
+def test_model_lifecycle_rolls_back_the_wrong_model(self_test):
+    job = self_test.jobs["Model lifecycle (local backend)"]
+    [error, warning] = job.annotations
+    assert (error.level, error.title) == ("error", "Smoke test of self-test-endpoint failed")
+    assert error.message.startswith("10 of 10 answers failed: output differs from the expected [0, 1]")
+    assert (warning.level, warning.title, warning.message) == (
+        "warning", "Rollback", "Rolled back self-test-endpoint: traffic returned to green (100%); blue deleted.")
+    summaries = [line for line in job.lines if "Summary - " in line]
+    assert any("Model registered as `models:/self-test-model/1`" in line for line in summaries)
+    assert any("Deployed `models:/self-test-model/2` to `self-test-endpoint/green`" in line for line in summaries)
+    # each smoke test masks the endpoint key (act shows the mask as ***), and no key-like token is in the log
+    assert sum(line.strip() == "⚙  ***" for line in job.lines) >= 4
+    tokens = re.findall(r"(?<![\w-])[\w-]{43}(?![\w-])", self_test.output)
+    assert [t for t in tokens if re.search(r"\d", t) and re.search(r"[A-Za-z]", t)] == []
 
 
 def test_a_wrong_result_fails_the_self_test(tmp_path):

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_actions import lint, pr_check, unit_test
+from mlops_actions import deploy, lint, pr_check, register, smoke, traffic, unit_test
 from mlops_actions.pins import PINS
 
 ROOT = Path(__file__).resolve().parents[1]
-ACTIONS = {".": pr_check, "actions/lint": lint, "actions/unit-test": unit_test}
+ACTIONS = {".": pr_check, "actions/lint": lint, "actions/unit-test": unit_test, "actions/register-model": register,
+           "actions/deploy-endpoint": deploy, "actions/shift-traffic": traffic, "actions/smoke-test": smoke}
 ACTION_FILES = [ROOT / "action.yml", *sorted(ROOT.glob("actions/*/action.yml"))]
 EXAMPLE = ROOT / "example-project"
 WORKFLOWS = sorted(ROOT.glob(".github/workflows/*.yml")) + sorted(EXAMPLE.glob(".github/workflows/*.yml"))
@@ -43,7 +44,8 @@ def test_action_inputs_and_outputs_are_the_commands(folder):
     assert {name: (spec["description"], spec["default"], spec["required"]) for name, spec in action["inputs"].items()} \
         == {spec.name: (spec.description, spec.default, False) for spec in job.INPUTS}
     [step] = action["runs"]["steps"]
-    assert {name: spec["description"] for name, spec in action["outputs"].items()} == job.OUTPUTS
+    assert {name: " ".join(spec["description"].split()) for name, spec in action["outputs"].items()} == \
+        {name: " ".join(text.split()) for name, text in job.OUTPUTS.items()}
     for name, spec in action["outputs"].items():
         assert spec["value"] == f"${{{{ steps.{step['id']}.outputs.{name} }}}}"
 
@@ -56,7 +58,7 @@ def test_action_is_one_thin_step_with_inputs_through_env(folder):
     [step] = action["runs"]["steps"]
     assert step["shell"] == "bash"
     assert step["env"] == {spec.env: f"${{{{ inputs.{spec.name} }}}}" for spec in ACTIONS[folder].INPUTS}
-    command = ACTIONS[folder].__name__.rsplit(".", 1)[1].replace("_", "-")
+    command = folder.rsplit("/", 1)[-1] if folder != "." else "pr-check"
     run_sh = "actions/run.sh" if folder == "." else "../run.sh"
     assert step["run"] == f'"$GITHUB_ACTION_PATH/{run_sh}" {command}'
 
