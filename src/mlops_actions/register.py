@@ -15,7 +15,7 @@ from mlops_actions.inputs import Input, Inputs
 INPUTS = [
     Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.')."),
     Input("model-path", "The model's folder: an MLflow model (with an MLmodel file) or, for custom_model, "
-          "any files (a pickle, weights)."),
+          "any files (a pickle, weights). The azureml backend also takes an azureml:// datastore URI."),
     Input("model-type", "mlflow_model or custom_model.", "mlflow_model", choices=backends.MODEL_TYPES),
     Input("description", "Description of this version."),
     Input("tags", "Tags for this version: a YAML or JSON mapping, e.g. '{team: risk, stage: candidate}'."),
@@ -112,6 +112,17 @@ def runner_tags() -> dict[str, str]:
     return {key: value for key, value in tags.items() if value}
 
 
+def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | str, str]:
+    """The model's folder (checked) or, on Azure ML, a datastore URI; and its content hash."""
+    if inputs["model-path"].startswith("azureml://"):
+        if inputs["backend"] != "azureml":
+            raise inputs.error("model-path", "an azureml:// URI, which only the azureml backend reads",
+                               "give a local folder, or set backend to azureml")
+        return inputs["model-path"], hashlib.sha256(inputs["model-path"].encode()).hexdigest()
+    path = check_model_folder(inputs, base, model_type)
+    return path, content_hash(path)
+
+
 def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
     if not inputs["model-path"]:
         raise inputs.error("model-path", "empty", "give the folder the training wrote the model to")
@@ -146,7 +157,7 @@ def run(inputs: Inputs) -> int:
     base = Path.cwd()
     name = backends.model_name(inputs)
     model_type = inputs.choice("model-type")
-    path = check_model_folder(inputs, base, model_type)
+    path, digest = model_source(inputs, base, model_type)
     tags, properties = mapping(inputs, "tags"), mapping(inputs, "properties")
     metrics = read_metrics(inputs, base)
     checks = gate(inputs, metrics)
@@ -160,7 +171,6 @@ def run(inputs: Inputs) -> int:
 
     environment.require(inputs["backend"], "mlflow" if inputs["backend"] == "local" else "azure.ai.ml")
     backend = backends.connect(inputs)
-    digest = content_hash(path)
     model = backend.find_model(name, digest)
     existing = model is not None
     if not existing:

@@ -237,3 +237,5 @@ class LocalBackend:
                     response.headers.get("azureml-model-deployment", "")
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace"), error.headers.get("azureml-model-deployment", "")
+        except OSError as error:  # refused, reset, timed out: no HTTP answer at all
+            return 0, f"no answer: {error}", ""

@@ -50,6 +50,7 @@ def choose(record: dict, asked: str | None) -> tuple[str | None, str]:
 def handler_for(record: Record):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: do not wait for an ACK between them
 
         def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

@@ -1,0 +1,228 @@
+"""The azureml backend: an Azure Machine Learning workspace, through azure-ai-ml (the SDK, unchanged).
+
+Sign-in is DefaultAzureCredential, so it works after azure/login with OIDC (the Azure CLI's session)
+and with workload-identity variables alike.
+
+For tests, MLOPS_ACTIONS_AZUREML_EMULATOR=http://127.0.0.1:PORT sends every request the SDK (and the
+smoke test) makes to a loopback emulator of the Azure ML REST API instead of Azure: an azure-core
+transport rewrites the https URLs, and a fixed token stands in for the credential. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion
+from mlops_actions.github import ActionError
+
+EMULATOR = "MLOPS_ACTIONS_AZUREML_EMULATOR"
+
+
+def emulator_transport(base_url: str):
+    """An azure-core transport that sends https requests to `base_url` (a loopback emulator), keeping the
+    original host in X-Original-Host, and restores the request's URL after sending (an LRO's final GET
+    reuses it). Retries and polls do not wait."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    target = urlsplit(base_url)
+
+    class EmulatorTransport(RequestsTransport):
+        def send(self, request, **kwargs):
+            original = request.url
+            parts = urlsplit(original)
+            request.url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+            request.headers["X-Original-Host"] = parts.netloc
+            try:
+                return super().send(request, **kwargs)
+            finally:
+                request.url = original
+
+        def sleep(self, duration):
+            pass
+
+    return EmulatorTransport()
+
+
+class StaticToken:
+    """A credential for the emulator: a token that never expires."""
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("emulator-token", int(time.time()) + 86400)
+
+
+def failure(exc) -> str:
+    """What an azure-core error says, in one line."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
+    return f"{code}: {message}" if code else str(message).splitlines()[0]
+
+
+class AzureMLBackend:
+    name = "azureml"
+
+    def __init__(self, subscription: str, resource_group: str, workspace: str):
+        from azure.ai.ml import MLClient
+
+        emulator = os.environ.get(EMULATOR)
+        if emulator:
+            print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
+            self.transport, credential = emulator_transport(emulator), StaticToken()
+        else:
+            from azure.core.pipeline.transport import RequestsTransport
+            from azure.identity import DefaultAzureCredential
+
+            self.transport, credential = RequestsTransport(), DefaultAzureCredential()
+        self.workspace = workspace
+        self.client = MLClient(credential, subscription, resource_group, workspace, transport=self.transport,
+                               enable_telemetry=False, show_progress=False)
+        self._scoring_uris: dict[str, str] = {}
+
+    # -- the registry ------------------------------------------------------------------------------
+
+    def _version(self, model) -> ModelVersion:
+        return ModelVersion(model.name, str(model.version), f"azureml:{model.name}:{model.version}",
+                            model.type or "mlflow_model", dict(model.tags or {}), str(model.path or ""))
+
+    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            versions = list(self.client.models.list(name=name))
+        except ResourceNotFoundError:
+            return None
+        same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
+        return self._version(min(same, key=lambda m: int(m.version))) if same else None
+
+    def register_model(self, name: str, path, model_type: str, description: str, tags: dict[str, str],
+                       properties: dict[str, str], content_hash: str) -> ModelVersion:
+        from azure.ai.ml.entities import Model
+        from azure.core.exceptions import HttpResponseError
+
+        model = Model(name=name, path=str(path), type=model_type, description=description or None,
+                      tags={**tags, CONTENT_HASH_TAG: content_hash}, properties=properties)
+        try:
+            return self._version(self.client.models.create_or_update(model))
+        except HttpResponseError as exc:
+            raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}") from None
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self.client.models.get(name, label="latest") if version == "latest" else \
+                self.client.models.get(name, version=version)
+        except ResourceNotFoundError:
+            raise ActionError("Model not found", f"model {name} version {version} is not in workspace "
+                              f"{self.workspace}. Fix: register it first with register-model, or give an existing "
+                              "model-version.") from None
+        return self._version(found)
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            endpoint = self.client.online_endpoints.get(name)
+            deployments = {d.name: str(d.model or "") for d in self.client.online_deployments.list(name)}
+        except ResourceNotFoundError:
+            return None
+        self._scoring_uris[name] = endpoint.scoring_uri
+        traffic = {name: 0 for name in deployments} | {k: int(v) for k, v in (endpoint.traffic or {}).items()}
+        return Endpoint(name, endpoint.scoring_uri or "", traffic, deployments)
+
+    def _wait(self, poller, what: str):
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return poller.result()
+        except HttpResponseError as exc:
+            raise ActionError(f"{what} failed", f"{what} failed on Azure ML: {failure(exc)}") from None
+
+    def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
+        """Create the endpoint if it does not exist; with a spec file, update it (its traffic is kept)."""
+        from azure.ai.ml import load_online_endpoint
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        existing = self.get_endpoint(name)
+        if existing and not spec_file:
+            return existing
+        endpoint = load_online_endpoint(spec_file) if spec_file else ManagedOnlineEndpoint(name=name, auth_mode="key")
+        endpoint.name = name
+        if existing:
+            endpoint.traffic = {k: v for k, v in existing.traffic.items() if v}
+        self._wait(self.client.online_endpoints.begin_create_or_update(endpoint), f"Endpoint {name}")
+        return self.get_endpoint(name)
+
+    def create_deployment(self, spec: DeploymentSpec) -> None:
+        """Create the deployment at 0% traffic; a failed one is deleted, traffic is never touched."""
+        from azure.ai.ml import load_online_deployment
+        from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+
+        deployment = load_online_deployment(spec.deployment_file) if spec.deployment_file else \
+            ManagedOnlineDeployment(name=spec.name)
+        deployment.name, deployment.endpoint_name = spec.name, spec.endpoint
+        deployment.model = spec.model.uri
+        deployment.instance_type, deployment.instance_count = spec.instance_type, spec.instance_count
+        if spec.code_path:
+            deployment.code_configuration = CodeConfiguration(code=str(spec.code_path),
+                                                              scoring_script=spec.scoring_script)
+        if spec.environment:
+            deployment.environment = spec.environment
+        try:
+            self._wait(self.client.online_deployments.begin_create_or_update(deployment),
+                       f"Deployment {spec.endpoint}/{spec.name}")
+        except ActionError as exc:
+            cleaned = self._delete_quietly(spec.endpoint, spec.name)
+            raise ActionError(exc.title, f"{exc} Traffic is unchanged; the failed deployment "
+                              f"{'was deleted' if cleaned else 'could not be deleted: delete it by hand'}.") from None
+
+    def _delete_quietly(self, endpoint: str, name: str) -> bool:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            self.client.online_deployments.begin_delete(name=name, endpoint_name=endpoint).result()
+            return True
+        except HttpResponseError:
+            return False
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
+        """Replace the endpoint's traffic split (the service drops 0% entries: it is a full replacement)."""
+        found = self.client.online_endpoints.get(endpoint)
+        found.traffic = {name: share for name, share in traffic.items() if share}
+        self._wait(self.client.online_endpoints.begin_create_or_update(found), f"Traffic update of {endpoint}")
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._wait(self.client.online_deployments.begin_delete(name=name, endpoint_name=endpoint),
+                   f"Deleting {endpoint}/{name}")
+
+    # -- scoring -----------------------------------------------------------------------------------
+
+    def key(self, endpoint: str) -> str:
+        return self.client.online_endpoints.get_keys(endpoint).primary_key
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float):
+        """POST to the scoring URI with the key, as a client would; returns (status, text, deployment).
+        (online_endpoints.invoke is not used: it makes three management calls per request, and it keeps
+        a deployment header for every later call in the process.)"""
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+        from azure.core.rest import HttpRequest
+
+        uri = self._scoring_uris.get(endpoint) or self.client.online_endpoints.get(endpoint).scoring_uri
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        try:
+            response = self.transport.send(HttpRequest("POST", uri, headers=headers, content=body),
+                                           connection_timeout=timeout, read_timeout=timeout)
+            response.read()
+        except (ServiceRequestError, ServiceResponseError) as error:  # no HTTP answer at all
+            return 0, f"no answer: {error}", ""
+        return response.status_code, response.text(), response.headers.get("azureml-model-deployment", "")

@@ -1,0 +1,281 @@
+"""A loopback emulator of the Azure ML REST API: the calls azure-ai-ml makes for models, online endpoints
+and deployments, and the scoring URI (see shared/azureml-rest.md for the calls, measured).
+
+It is not Azure: it keeps resources in memory, finishes long-running operations at the first poll, and
+scores with a function the test gives each deployment (by default, one 0 per input row). Faults can be
+injected: an answer for the next matching requests (429, 500, ...), or a deployment whose operation fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+ARM = "https://management.azure.com"
+WORKSPACE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+                       r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$", re.IGNORECASE)
+OPERATION = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.MachineLearningServices/locations/[^/]+/"
+                       r"mfeOperationsStatus/(?P<id>[^/]+)$", re.IGNORECASE)
+LOCATION = "eastus"
+
+
+def zeros(body: dict) -> tuple[int, object]:
+    """The default model: a 0 for every input row."""
+    rows = body.get("input_data", {}).get("data", []) if isinstance(body, dict) else []
+    return 200, [0 for _ in rows]
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern
+    status: int
+    body: dict
+    headers: dict
+    times: int
+
+
+@dataclass
+class Emulator:
+    subscription: str = "00000000-0000-0000-0000-000000000000"
+    resource_group: str = "rg"
+    workspace: str = "ws"
+    models: dict = field(default_factory=dict)  # name -> {version: resource}
+    endpoints: dict = field(default_factory=dict)  # name -> resource
+    deployments: dict = field(default_factory=dict)  # (endpoint, name) -> resource
+    keys: dict = field(default_factory=dict)  # endpoint -> key
+    operations: dict = field(default_factory=dict)  # id -> status body
+    scorers: dict = field(default_factory=dict)  # (endpoint, deployment) -> fn(body) -> (status, json)
+    failing_deployments: dict = field(default_factory=dict)  # deployment name -> (code, message)
+    faults: list = field(default_factory=list)
+    requests: list = field(default_factory=list)  # (method, host, path) of every request
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- what tests use ----------------------------------------------------------------------------
+
+    @property
+    def ws_id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+
+    def fail_next(self, method: str, path: str, status: int, times: int = 1, body: dict | None = None,
+                  headers: dict | None = None) -> None:
+        """Answer the next `times` requests whose path matches `path` (a regex) with `status`."""
+        self.faults.append(Fault(method, re.compile(path), status, body or {"error": {
+            "code": "TooManyRequests" if status == 429 else "InternalServerError", "message": f"injected {status}"}},
+            headers or ({"Retry-After": "1"} if status == 429 else {}), times))
+
+    def fail_deployment(self, name: str, code: str = "ImageBuildFailure",
+                        message: str = "the deployment's container did not start") -> None:
+        """Make the long-running operation of deployment `name` end in Failed."""
+        self.failing_deployments[name] = (code, message)
+
+    def calls(self, method: str | None = None, contains: str = "") -> list[tuple[str, str, str]]:
+        return [call for call in self.requests if (method is None or call[0] == method) and contains in call[2]]
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def model_resource(self, name: str, version: str, body: dict) -> dict:
+        properties = body.get("properties", {})
+        return {"id": f"{self.ws_id}/models/{name}/versions/{version}", "name": version,
+                "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+                "properties": {**properties, "flavors": properties.get("flavors") or (
+                    {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}}
+                    if properties.get("modelType") == "mlflow_model" else {}),
+                    "isArchived": False, "provisioningState": "Succeeded"}}
+
+    def endpoint_resource(self, name: str, body: dict) -> dict:
+        properties = body.get("properties", {})
+        return {"id": f"{self.ws_id}/onlineEndpoints/{name}", "name": name, "location": LOCATION, "kind": "Managed",
+                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())},
+                "tags": body.get("tags") or {},
+                "properties": {"authMode": properties.get("authMode", "Key"),
+                               "description": properties.get("description"),
+                               "scoringUri": f"https://{name}.{LOCATION}.inference.ml.azure.com/score",
+                               "swaggerUri": f"https://{name}.{LOCATION}.inference.ml.azure.com/swagger.json",
+                               "traffic": {k: v for k, v in (properties.get("traffic") or {}).items() if v},
+                               "provisioningState": "Succeeded"}}
+
+    def deployment_resource(self, endpoint: str, name: str, body: dict, state: str) -> dict:
+        properties = body.get("properties", {})
+        return {"id": f"{self.ws_id}/onlineEndpoints/{endpoint}/deployments/{name}", "name": name,
+                "location": LOCATION, "kind": "Managed", "tags": body.get("tags") or {},
+                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+                "sku": body.get("sku") or {"name": "Default", "capacity": 1},
+                "properties": {**properties, "endpointComputeType": "Managed",
+                               "scaleSettings": properties.get("scaleSettings") or {"scaleType": "Default"},
+                               "provisioningState": state}}
+
+    def operation(self, status: str, error: dict | None = None) -> dict[str, str]:
+        """A long-running operation (done at the first poll); its Azure-AsyncOperation header."""
+        op_id = str(uuid.uuid4())
+        self.operations[op_id] = {"status": status, **({"error": error} if error else {})}
+        url = (f"{ARM}/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices/locations/"
+               f"{LOCATION}/mfeOperationsStatus/{op_id}")
+        return {"Azure-AsyncOperation": url, "Location": url, "Retry-After": "1"}
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def handle(self, method: str, host: str, path: str, query: dict, headers, body: dict | None):
+        """-> (status, json body or None, headers)"""
+        self.requests.append((method, host, path))
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == method and fault.path.search(path):
+                fault.times -= 1
+                return fault.status, fault.body, fault.headers
+        if host.endswith(".inference.ml.azure.com"):
+            return self.score(host.split(".")[0], headers, body)
+        if match := OPERATION.match(path):
+            found = self.operations.get(match["id"])
+            return (200, found, {}) if found else self.missing("operation", match["id"])
+        match = WORKSPACE.match(path)
+        if not match or match["ws"] != self.workspace:
+            return self.missing("resource", path)
+        rest = match["rest"] or ""
+        if rest == "" and method == "GET":
+            return 200, {"id": self.ws_id, "name": self.workspace, "location": LOCATION,
+                         "properties": {"discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery"}}, {}
+        return self.route(method, rest, query, body or {})
+
+    def missing(self, what: str, name: str):
+        return 404, {"error": {"code": "ResourceNotFound", "message": f"{what} {name} not found"}}, {}
+
+    def route(self, method: str, rest: str, query: dict, body: dict):
+        parts = rest.strip("/").split("/")
+        if parts[0] == "models":
+            return self.route_models(method, parts[1:], query, body)
+        if parts[0] == "onlineEndpoints":
+            return self.route_endpoints(method, parts[1:], body)
+        return 404, {"error": {"code": "NotEmulated", "message": f"{method} {rest} is not emulated"}}, {}
+
+    def route_models(self, method, parts, query, body):
+        name = parts[0]
+        versions = self.models.get(name, {})
+        if len(parts) == 1 and method == "GET":
+            if not versions:
+                return self.missing("model", name)
+            return 200, {"id": f"{self.ws_id}/models/{name}", "name": name,
+                         "properties": {"nextVersion": str(max(map(int, versions)) + 1)}}, {}
+        if len(parts) == 2 and method == "GET":  # list versions
+            ordered = sorted(versions.values(), key=lambda v: int(v["name"]), reverse=True)
+            if "$top" in query:
+                ordered = ordered[:int(query["$top"][0])]
+            return 200, {"value": ordered}, {}
+        version = parts[2]
+        if method == "GET":
+            return (200, versions[version], {}) if version in versions else self.missing("model version", version)
+        if method == "PUT":
+            resource = self.model_resource(name, version, body)
+            self.models.setdefault(name, {})[version] = resource
+            return 200, resource, {}
+        return self.missing("route", "/".join(parts))
+
+    def route_endpoints(self, method, parts, body):
+        name = parts[0]
+        endpoint = self.endpoints.get(name)
+        if len(parts) == 1:
+            if method == "GET":
+                return (200, endpoint, {}) if endpoint else self.missing("endpoint", name)
+            if method == "PUT":
+                self.endpoints[name] = self.endpoint_resource(name, body)
+                self.keys.setdefault(name, uuid.uuid4().hex + uuid.uuid4().hex)
+                return 201, self.endpoints[name], self.operation("Succeeded")
+            if method == "DELETE":
+                self.endpoints.pop(name, None)
+                return 202, None, self.operation("Succeeded")
+        if endpoint is None:
+            return self.missing("endpoint", name)
+        if parts[1] == "listKeys" and method == "POST":
+            return 200, {"primaryKey": self.keys[name], "secondaryKey": self.keys[name][::-1]}, {}
+        if parts[1] == "deployments":
+            return self.route_deployments(method, name, parts[2:], body)
+        return self.missing("route", "/".join(parts))
+
+    def route_deployments(self, method, endpoint, parts, body):
+        if not parts and method == "GET":
+            return 200, {"value": [d for (e, _), d in self.deployments.items() if e == endpoint]}, {}
+        name = parts[0]
+        key = (endpoint, name)
+        if len(parts) == 2 and parts[1] == "getLogs":
+            return 200, {"content": f"logs of {name}"}, {}
+        if method == "GET":
+            return (200, self.deployments[key], {}) if key in self.deployments else self.missing("deployment", name)
+        if method == "PUT":
+            failing = self.failing_deployments.get(name)
+            state = "Failed" if failing else "Succeeded"
+            self.deployments[key] = self.deployment_resource(endpoint, name, body, state)
+            error = {"code": failing[0], "message": failing[1]} if failing else None
+            return 201, self.deployments[key], self.operation(state if not failing else "Failed", error)
+        if method == "DELETE":
+            self.deployments.pop(key, None)
+            traffic = self.endpoints[endpoint]["properties"]["traffic"]
+            traffic.pop(name, None)
+            return 202, None, self.operation("Succeeded")
+        return self.missing("route", "/".join(parts))
+
+    def score(self, endpoint: str, headers, body):
+        if endpoint not in self.endpoints:
+            return 404, {"error": "no such endpoint"}, {}
+        if headers.get("Authorization") != f"Bearer {self.keys[endpoint]}":
+            return 401, {"error": "invalid key"}, {}
+        deployment = headers.get("azureml-model-deployment")
+        if not deployment:
+            traffic = self.endpoints[endpoint]["properties"]["traffic"]
+            live = [(name, share) for name, share in traffic.items() if share > 0]
+            if not live:
+                return 404, {"error": "no deployment takes traffic"}, {}
+            deployment = max(live, key=lambda item: item[1])[0]
+        if (endpoint, deployment) not in self.deployments:
+            return 404, {"error": f"no deployment {deployment}"}, {}
+        status, answer = self.scorers.get((endpoint, deployment), zeros)(body)
+        return status, answer, {"azureml-model-deployment": deployment}
+
+    # -- the server --------------------------------------------------------------------------------
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: do not wait for an ACK
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                split = urlsplit(self.path)
+                with emulator.lock:
+                    status, payload, headers = emulator.handle(
+                        self.command, self.headers.get("X-Original-Host", ""), split.path, parse_qs(split.query),
+                        self.headers, body)
+                data = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = answer
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+Scorer = Callable[[dict], tuple[int, object]]
