@@ -65,6 +65,17 @@ def test_register_is_versioned_tagged_and_idempotent(lab, runner, monkeypatch):
             "github.run-url": "https://github.com/team/diabetes/actions/runs/42"}.items() <= tags.items()
 
 
+def test_shell_metacharacters_in_tags_and_description_are_data(lab, runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hostile = "$(touch pwned); `touch pwned2` && echo 'x' | sh #"
+    model = models.mlflow_model(tmp_path / "model", 3.0)
+    register_model(lab, runner, model, description=hostile, tags=json.dumps({"note": hostile}))
+    found = LocalBackend(lab["state"]).get_model("diabetes", runner.outputs()["model-version"])
+    assert found.tags["note"] == hostile
+    assert LocalBackend(lab["state"]).client.get_model_version("diabetes", found.version).description == hostile
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+
+
 def test_a_failed_metrics_gate_registers_nothing(lab, runner, capsys):
     metrics = lab["folder"] / "weak.json"
     metrics.write_text('{"accuracy": 0.55}')
