@@ -3,6 +3,7 @@ server as processes on 127.0.0.1."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +134,36 @@ def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
     assert backend.get_endpoint("rollout").traffic == {"green": 100}
     assert not processes.alive(blue_pid, SERVER_MARKER)
     assert backend.invoke("rollout", body, None, key, 10)[:2] == (200, "[0, 1]")
+
+
+def test_answers_are_checked_against_a_schema_and_a_row_count(lab, runner, capsys):
+    register_model(lab, runner, lab["v1"])
+    call(deploy, lab, **{"endpoint-name": "checks", "model-name": "diabetes", "model-version": "1"})
+    schema = lab["folder"] / "schema.json"
+    schema.write_text(json.dumps({"type": "array", "items": {"type": "integer", "enum": [0, 1]}}))
+    assert smoke_test(lab, "checks", **{"response-schema": str(schema), "expected-output": ""}) == 0
+    schema.write_text(json.dumps({"type": "array", "items": {"type": "string"}}))
+    assert smoke_test(lab, "checks", **{"response-schema": str(schema), "expected-output": ""}) == 1
+    assert re.search(r"answers failed: schema: [01] is not of type 'string'", capsys.readouterr().out)
+    assert smoke_test(lab, "checks", **{"expected-rows": "3", "expected-output": ""}) == 1
+    assert "2 predictions, expected 3" in capsys.readouterr().out
+    assert smoke_test(lab, "checks", **{"expected-status": "201"}) == 1
+    assert "status 200, expected 201" in capsys.readouterr().out
+
+
+def test_a_cli_v2_deployment_file_with_a_scoring_script(lab, runner):
+    """The Azure ML CLI v2 deployment YAML as the base spec; its code folder is relative to the file."""
+    model, code = models.custom_model(lab["folder"] / "yaml", "return [0, 1]")
+    call(register, lab, **{"model-name": "custom", "model-path": str(model), "model-type": "custom_model"})
+    spec = lab["folder"] / "yaml" / "deployment.yml"
+    spec.write_text("name: first\nendpoint_name: from-yaml\nmodel: azureml:custom:1\ninstance_count: 2\n"
+                    "code_configuration:\n  code: code\n  scoring_script: score.py\n")
+    assert call(deploy, lab, **{"deployment-file": str(spec)}) == 0
+    assert {"endpoint-name": "from-yaml", "deployment-name": "first", "model-uri": "models:/custom/1"}.items() \
+        <= runner.outputs().items()
+    record = json.loads((lab["state"] / "endpoints/from-yaml/endpoint.json").read_text())
+    assert record["deployments"]["first"]["instance_count"] == 2
+    assert smoke_test(lab, "from-yaml") == 0
 
 
 def test_a_failing_smoke_test_rolls_back_and_production_keeps_answering(lab, runner, capsys):
