@@ -90,8 +90,9 @@ def test_workflows_grant_least_privilege(path):
     workflow = load(path)
     assert workflow["permissions"] == {}
     for name, job in workflow["jobs"].items():
-        assert "permissions" in job and "timeout-minutes" in job, f"{path.name}: job {name}"
-        for step in job["steps"]:
+        assert "permissions" in job, f"{path.name}: job {name}"
+        assert "timeout-minutes" in job or "uses" in job, f"{path.name}: job {name}"  # a reusable call has none
+        for step in job.get("steps", []):
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False
 
@@ -115,14 +116,6 @@ def test_zizmor_finds_nothing():
     assert "No findings to report" in result.stdout
 
 
-def test_zizmor_finds_nothing_in_the_example_project():
-    """Audited as its own repository would be, with its policy: OWNER/mlops-actions by tag, others by SHA."""
-    result = subprocess.run([tool("zizmor"), "--offline", "--config", str(EXAMPLE / ".github" / "zizmor.yml"),
-                             str(EXAMPLE)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "No findings to report" in result.stdout
-
-
 def test_zizmor_would_catch_an_expression_in_run(tmp_path):
     """The audit is live: the same zizmor flags the injection this repository avoids."""
     action = tmp_path / "action.yml"
@@ -132,8 +125,10 @@ def test_zizmor_would_catch_an_expression_in_run(tmp_path):
     assert result.returncode != 0 and "template-injection" in result.stdout
 
 
-def test_actionlint_passes_every_workflow():
-    result = subprocess.run([tool("actionlint"), *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True)
+def test_actionlint_passes_this_repositorys_workflows():
+    """(The example project's, generated, are linted as their own repository in test_generate.py.)"""
+    workflows = sorted(map(str, ROOT.glob(".github/workflows/*.yml")))
+    result = subprocess.run([tool("actionlint"), *workflows], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -24,10 +24,18 @@ def test_model_learns_better_than_chance(dataset):
     assert metrics["auc"] > 0.75 and metrics["accuracy"] > 0.65
 
 
-def test_main_writes_the_metrics(tmp_path, dataset):
+def test_main_writes_the_metrics_and_an_mlflow_model(tmp_path, dataset):
     dataset.to_csv(tmp_path / "d.csv", index=False)
-    metrics = train.main(["--data", str(tmp_path / "d.csv"), "--metrics-output", str(tmp_path / "m.json")])
+    metrics = train.main(["--data", str(tmp_path / "d.csv"), "--metrics-output", str(tmp_path / "m.json"),
+                          "--model-output", str(tmp_path / "model")])
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
+    assert (tmp_path / "model" / "MLmodel").is_file()
+
+    import mlflow.pyfunc
+
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    predictions = loaded.predict(dataset[data.FEATURES].head(3))
+    assert set(predictions) <= {0, 1} and len(predictions) == 3
 
 
 def test_reg_rate_must_be_positive(tmp_path):

@@ -24,6 +24,8 @@ COMMANDS = {
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
     "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
+    "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
+    "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
 }
 
 
@@ -33,7 +35,9 @@ def command_parser(name: str, job) -> argparse.ArgumentParser:
         epilog="Each --option can also be set as the INPUT_<NAME> environment variable, as the action does.")
     for spec in job.INPUTS:
         default = f" (default: {spec.default!r})" if spec.default else ""
-        parser.add_argument(f"--{spec.name}", dest=spec.name, metavar="VALUE", help=spec.description + default)
+        switch = {"nargs": "?", "const": "true"} if spec.default in ("true", "false") else {}
+        parser.add_argument(f"--{spec.name}", dest=spec.name, metavar="VALUE", help=spec.description + default,
+                            **switch)
     return parser
 
 

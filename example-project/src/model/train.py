@@ -1,10 +1,13 @@
-"""Train the diabetes classifier and write its metrics.
+"""Train the diabetes classifier; save it as an MLflow model and write its metrics.
 
-    python -m model.train --data data/diabetes.csv --metrics-output outputs/metrics.json
+    PYTHONPATH=src python -m model.train --data data/diabetes.csv --model-output outputs/model \
+        --metrics-output outputs/metrics.json
 """
 
 import argparse
 import json
+import os
+import shutil
 from pathlib import Path
 
 from sklearn.linear_model import LogisticRegression
@@ -36,10 +39,22 @@ def evaluate(model, x_test, y_test) -> dict:
     }
 
 
+def save_model(model, x_sample, folder: Path) -> None:
+    """An MLflow model with its signature, ready to register and serve."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    shutil.rmtree(folder, ignore_errors=True)
+    mlflow.sklearn.save_model(model, str(folder), serialization_format="cloudpickle",
+                              signature=infer_signature(x_sample, model.predict(x_sample)))
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Train the diabetes classifier.")
     parser.add_argument("--data", type=Path, default=Path("data/diabetes.csv"))
     parser.add_argument("--reg-rate", type=float, default=0.01)
+    parser.add_argument("--model-output", type=Path, default=Path("outputs/model"))
     parser.add_argument("--metrics-output", type=Path, default=Path("outputs/metrics.json"))
     args = parser.parse_args(argv)
     if args.reg_rate <= 0:
@@ -48,6 +63,7 @@ def main(argv=None) -> dict:
     x_train, x_test, y_train, y_test = split_data(load(args.data))
     model = train_model(args.reg_rate, x_train, y_train)
     metrics = evaluate(model, x_test, y_test)
+    save_model(model, x_test.head(5), args.model_output)
     args.metrics_output.parent.mkdir(parents=True, exist_ok=True)
     args.metrics_output.write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics))

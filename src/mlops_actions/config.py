@@ -1,0 +1,132 @@
+"""mlops.yml: the project's config, validated against templates/mlops.schema.json.
+
+Every error names the key path, the line, what was found and what is expected; an unknown key gets a
+did-you-mean.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from pathlib import Path
+
+from mlops_actions.github import ActionError
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SCHEMA = TEMPLATES / "mlops.schema.json"
+
+
+class ConfigError(ActionError):
+    def __init__(self, path: Path, problems: list[str]):
+        self.problems = problems
+        super().__init__("Invalid mlops.yml", f"{path}: " + "\n".join(problems))
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA.read_text())
+
+
+def line_numbers(text: str) -> dict[tuple, int]:
+    """Each key path of the YAML document -> its line (1-based)."""
+    import yaml
+
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(value, path + (key.value,))
+                lines[path + (key.value,)] = key.start_mark.line + 1  # the key's line, not its value's
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, path + (index,))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def with_defaults(value, node: dict, definitions: dict):
+    """Fill in the schema's defaults, recursively, for the keys the file leaves out."""
+    if "$ref" in node:
+        node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, dict) and "properties" in node:
+        for key, child in node["properties"].items():
+            if key not in value and "default" in child:
+                value[key] = copy.deepcopy(child["default"])
+            if key in value:
+                value[key] = with_defaults(value[key], child, definitions)
+    return value
+
+
+def explain(error, lines: dict[tuple, int]) -> str:
+    """One error: `key.path (line N): what is wrong; expected ...`."""
+    path = tuple(error.absolute_path)
+    where = ".".join(str(part) for part in path) or "(top level)"
+    line = lines.get(path)
+    location = f"{where} (line {line})" if line else where
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            key_line = lines.get(path + (key,))
+            hints.append(f"{where + '.' if path else ''}{key}{f' (line {key_line})' if key_line else ''}: unknown key"
+                         + (f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(allowed)}"))
+        return "\n".join(hints)
+    if error.validator == "required":
+        return f"{location}: {error.message}"
+    if error.validator == "pattern":
+        description = error.schema.get("description", "")
+        return f"{location}: {error.instance!r} is not valid{f' ({description})' if description else ''}"
+    if error.validator in ("type", "enum", "const", "anyOf"):
+        return f"{location}: {error.instance!r} is not {expected(error.schema)}"
+    return f"{location}: {error.message}"
+
+
+def expected(node: dict) -> str:
+    if "enum" in node:
+        return "one of " + ", ".join(map(str, node["enum"]))
+    if "anyOf" in node:
+        return " or ".join(expected(option) for option in node["anyOf"])
+    if "const" in node:
+        return repr(node["const"])
+    kind = node.get("type", "valid")
+    article = "an" if str(kind)[0] in "aeiou" else "a"
+    return f"{article} {kind}"
+
+
+def load(path: Path) -> dict:
+    """Read, validate and complete mlops.yml; raise ConfigError with every problem found."""
+    import jsonschema
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(path, ["no such file. Fix: run `mlops-actions init` to write a starter mlops.yml"])
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(path, [f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["the file must be a YAML mapping of keys (library, model, environments, ...)"])
+    rules = schema()
+    validator = jsonschema.Draft202012Validator(rules)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    lines = line_numbers(text)
+    problems = [explain(error, lines) for error in errors]
+    data = with_defaults(data, rules, rules["$defs"])
+    if not problems and data["backend"] == "azureml" and "azure" not in data:
+        problems.append("azure: required with backend azureml (subscription-id, resource-group, workspace, "
+                        "client-id, tenant-id)")
+    if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
+        data["library"]["tag"] = ""
+    if problems:
+        raise ConfigError(path, problems)
+    return data

@@ -1,0 +1,155 @@
+"""The generator: golden files for representative configs, generated workflows that pass actionlint,
+zizmor and GitHub's schema, --check, init, and one clear error for each kind of bad config."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_actions import generate, starter
+from mlops_actions.config import ConfigError
+from mlops_actions.inputs import InputError, Inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+PROJECTS = sorted(path.name for path in GOLDEN.iterdir() if (path / "mlops.yml").is_file())
+EXAMPLE = ROOT / "example-project"
+
+
+def tool(name: str) -> str:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def run_generate(config: Path, **flags) -> int:
+    return generate.run(Inputs.read(generate.INPUTS, {"config": str(config), **flags}, environ={}))
+
+
+def as_repository(source: Path, target: Path) -> Path:
+    """A copy of a project in a git repository of its own, as users have it."""
+    shutil.copytree(source, target)
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    return target
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_golden_files_are_what_the_config_generates(name, capsys):
+    assert run_generate(GOLDEN / name / "mlops.yml", check="true") == 0, capsys.readouterr().out
+
+
+def test_the_example_projects_workflows_are_generated_from_its_config(capsys):
+    assert run_generate(EXAMPLE / "mlops.yml", check="true") == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("source", [GOLDEN / name for name in PROJECTS] + [EXAMPLE], ids=lambda p: p.name)
+def test_generated_workflows_pass_actionlint_zizmor_and_the_schema(source, tmp_path):
+    project = as_repository(source, tmp_path / source.name)
+    workflows = sorted(str(p) for p in (project / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) == 3
+    lint = subprocess.run([tool("actionlint"), *workflows], cwd=project, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run([tool("zizmor"), "--offline", "--persona", "pedantic", "."], cwd=project,
+                           capture_output=True, text=True)
+    assert audit.returncode == 0 and "No findings to report" in audit.stdout, audit.stdout + audit.stderr
+    schema = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+                            capture_output=True, text=True)
+    assert schema.returncode == 0, schema.stdout
+    dependabot = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot",
+                                 str(project / ".github" / "dependabot.yml")], capture_output=True, text=True)
+    assert dependabot.returncode == 0, dependabot.stdout
+
+
+def test_azureml_workflows_sign_in_with_oidc_and_local_ones_do_not():
+    azure = (GOLDEN / "azureml" / ".github" / "workflows" / "cd.yml").read_text()
+    local = (GOLDEN / "local" / ".github" / "workflows" / "cd.yml").read_text()
+    assert "azure/login@" in azure and "id-token: write" in azure and "client-secret" not in azure
+    assert "azure/login@" not in local and "id-token" not in local
+    cd = yaml.safe_load(azure)
+    assert cd["jobs"]["production"]["needs"] == "staging"
+    assert cd["jobs"]["production"]["environment"]["name"] == "production"
+    assert cd["concurrency"] == {"group": "cd-diabetes-classifier", "cancel-in-progress": False}
+
+
+def test_the_library_is_referenced_at_the_configured_ref():
+    local = (GOLDEN / "local" / ".github" / "workflows" / "ci.yml").read_text()
+    azure = (GOLDEN / "azureml" / ".github" / "workflows" / "ci.yml").read_text()
+    assert "uses: OWNER/mlops-actions/actions/register-model@v1\n" in local
+    assert ("uses: contoso/mlops-actions/actions/register-model@0123456789abcdef0123456789abcdef01234567 # v1.4.2"
+            in azure)
+
+
+def test_check_catches_a_hand_edit(tmp_path, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project)
+    ci = project / ".github" / "workflows" / "ci.yml"
+    ci.write_text(ci.read_text().replace("timeout-minutes: 60", "timeout-minutes: 600"))
+    assert run_generate(project / "mlops.yml", check="true") == 1
+    out = capsys.readouterr().out
+    assert "-    timeout-minutes: 600\n+    timeout-minutes: 60\n" in out
+    assert "ci.yml differ from what mlops.yml generates" in out
+    assert "timeout-minutes: 600" in ci.read_text()  # --check writes nothing
+    assert run_generate(project / "mlops.yml") == 0 and run_generate(project / "mlops.yml", check="true") == 0
+
+
+def test_a_hostile_value_stays_data(tmp_path):
+    """A training command is the user's own command: it reaches the step through env:, quoted, and run:
+    stays fixed text. A model name that is not a name is refused."""
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project, ignore=shutil.ignore_patterns(".github"))
+    config = project / "mlops.yml"
+    hostile = 'python train.py "$(curl evil)"; echo ${HOME} # \' `id`'
+    config.write_text(config.read_text().replace(
+        "  train: python -m model.train --model-output outputs/model --metrics-output outputs/metrics.json",
+        "  train: " + yaml.safe_dump(hostile, default_style='"').strip()))
+    assert run_generate(config) == 0
+    train = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["train"]["steps"][3]
+    assert train == {"name": "Train", "env": {"TRAIN_COMMAND": hostile}, "run": 'bash -c "$TRAIN_COMMAND"'}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t + "  : : [\n", "not valid YAML (line"),
+    (lambda t: t.replace("model:\n", "modell:\n"), "modell (line 11): unknown key; did you mean 'model'?"),
+    (lambda t: t.replace("  requests: 20\n", "  requests: many\n"), "smoke-test.requests (line 28): 'many' is not "
+     "an integer"),
+    (lambda t: t.replace("min-coverage: 80", "min-coverage: [80]"), "project.min-coverage (line 10): [80] is not a "
+     "number"),
+    (lambda t: t.replace("  name: diabetes-classifier\n", ""), "model (line 11): 'name' is a required property"),
+    (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: 9-lives"), "environments.staging.endpoint (line "
+     "21): '9-lives' is not valid (The online endpoint's name"),
+    (lambda t: t.replace("ref: v1", "ref: main"), "library.ref (line 4): 'main' is not valid (A tag (v1, v1.2.3) or "
+     "a full 40-character commit SHA.)"),
+    (lambda t: t.replace("name: diabetes-classifier", 'name: x"; curl evil #'), "model.name (line 12): 'x\"; curl "
+     "evil' is not valid"),
+    (lambda t: t.replace("request: tests/sample-request.json", "request: ${{ secrets.TOKEN }}"),
+     "smoke-test.request (line 26): '${{ secrets.TOKEN }}' is not valid"),
+    (lambda t: t.replace("gate:\n", "gates:\n"), "model.gates (line 16): unknown key; did you mean 'gate'?"),
+    (lambda t: t + "backend: aws\n", "backend (line 30): 'aws' is not one of local, azureml"),
+    (lambda t: t + "backend: azureml\n", "azure: required with backend azureml"),
+    (lambda t: t.replace("train: python", "train: ${{ github.event.issue.title }} python"),
+     "model.train: '${{ github.event.issue.title }} python"),
+])
+def test_bad_config_is_one_clear_error_and_nothing_is_written(tmp_path, edit, message):
+    config = tmp_path / "mlops.yml"
+    config.write_text(edit((GOLDEN / "local" / "mlops.yml").read_text()))
+    with pytest.raises(ConfigError) as caught:
+        run_generate(config)
+    assert message in str(caught.value)
+    assert not (tmp_path / ".github").exists()
+
+
+def test_a_missing_config_says_how_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="no such file. Fix: run `mlops-actions init`"):
+        run_generate(tmp_path / "mlops.yml")
+
+
+def test_init_writes_a_starter_that_generates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert starter.run(Inputs.read(starter.INPUTS, {}, environ={})) == 0
+    assert run_generate(tmp_path / "mlops.yml") == 0
+    assert sorted(p.name for p in (tmp_path / ".github" / "workflows").iterdir()) == ["cd.yml", "ci.yml",
+                                                                                      "pull-request.yml"]
+    with pytest.raises(InputError, match="a file that exists"):
+        starter.run(Inputs.read(starter.INPUTS, {}, environ={}))
+    assert starter.run(Inputs.read(starter.INPUTS, {"force": "true"}, environ={})) == 0
