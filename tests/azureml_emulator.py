@@ -50,6 +50,7 @@ class Emulator:
     endpoints: dict = field(default_factory=dict)  # name -> resource
     deployments: dict = field(default_factory=dict)  # (endpoint, name) -> resource
     keys: dict = field(default_factory=dict)  # endpoint -> key
+    environments: dict = field(default_factory=dict)  # name:version -> resource
     operations: dict = field(default_factory=dict)  # id -> status body
     scorers: dict = field(default_factory=dict)  # (endpoint, deployment) -> fn(body) -> (status, json)
     failing_deployments: dict = field(default_factory=dict)  # deployment name -> (code, message)
@@ -153,6 +154,8 @@ class Emulator:
             return self.route_models(method, parts[1:], query, body)
         if parts[0] == "onlineEndpoints":
             return self.route_endpoints(method, parts[1:], body)
+        if parts[0] == "environments" and len(parts) == 4 and method in ("GET", "PUT"):
+            return self.route_environment(method, parts[1], parts[3], body)
         return 404, {"error": {"code": "NotEmulated", "message": f"{method} {rest} is not emulated"}}, {}
 
     def route_models(self, method, parts, query, body):
@@ -176,6 +179,15 @@ class Emulator:
             self.models.setdefault(name, {})[version] = resource
             return 200, resource, {}
         return self.missing("route", "/".join(parts))
+
+    def route_environment(self, method, name, version, body):
+        """An environment version (the SDK creates one for an inline environment in a deployment file)."""
+        key = f"{name}:{version}"
+        if method == "PUT":
+            self.environments[key] = {"id": f"{self.ws_id}/environments/{name}/versions/{version}",
+                                      "name": version, "properties": body.get("properties", {})}
+        found = self.environments.get(key)
+        return (200, found, {}) if found else self.missing("environment", key)
 
     def route_endpoints(self, method, parts, body):
         name = parts[0]

@@ -160,3 +160,29 @@ def test_bad_input_is_refused_before_any_call(azure, runner, flags, message):
     with pytest.raises(InputError, match=message):
         call(register, azure, **{"model-name": "diabetes", "model-path": URI, **flags})
     assert azure.requests == []
+
+
+def test_no_permission_is_a_clear_error_with_the_fix(azure, runner):
+    azure.fail_next("GET", r"/models/diabetes/versions$", 403, body={"error": {
+        "code": "AuthorizationFailed", "message": "the client has no access to the workspace"}})
+    with pytest.raises(github.ActionError) as caught:
+        call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+    assert caught.value.title == "Azure ML refused: listing the model's versions"
+    assert "AuthorizationFailed: the client has no access to the workspace" in str(caught.value)
+    assert "Fix: give the workflow's identity a role on the workspace" in str(caught.value)
+    assert azure.calls("PUT") == []
+
+
+def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_environment(azure, runner, tmp_path):
+    call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+    (tmp_path / "conda.yml").write_text("name: serve\ndependencies:\n  - python=3.11\n")
+    (tmp_path / "deployment.yml").write_text(
+        "model: azureml:diabetes:1\nenvironment:\n  image: mcr.microsoft.com/azureml/minimal-ubuntu22.04-py311-cpu"
+        "-inference:latest\n  conda_file: conda.yml\n")
+    assert call(deploy, azure, **{"endpoint-name": "inline-env", "deployment-file": str(tmp_path / "deployment.yml"),
+                                  "instance-type": "Standard_F2s_v2"}) == 0
+    put = azure.deployments[("inline-env", "blue")]
+    assert put["properties"]["instanceType"] == "Standard_F2s_v2"
+    assert "/environments/CliV2AnonymousEnvironment/versions/" in put["properties"]["environmentId"]
+    [environment] = azure.environments.values()
+    assert "minimal-ubuntu22.04-py311-cpu-inference" in environment["properties"]["image"]

@@ -75,7 +75,7 @@ def test_pr_check_runs_both_jobs_and_fails_if_either_failed(runner, project, cap
 
 def test_pr_check_still_tests_when_lint_input_is_bad(runner, project, capsys):
     clean = project("clean", into=runner.workspace)
-    assert cli.main(["pr-check", "--working-directory", clean.name, "--lint-paths", "nope"]) == 1
+    assert cli.main(["pr-check", "--working-directory", clean.name, "--lint-paths", "nope"]) == 2
     assert "title=Invalid input%3A lint-paths::input 'lint-paths' is 'nope'" in capsys.readouterr().out
     assert runner.outputs()["passed"] == "3"
 

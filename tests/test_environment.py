@@ -14,14 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_nothing_is_installed_when_the_modules_are_there(monkeypatch, runner):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
-    environment.require("lint", "flake8")
+    environment.require("lint")
 
 
 def test_outside_a_runner_a_missing_module_is_an_error_with_the_fix():
     with pytest.raises(github.ActionError) as caught:
-        environment.require("lint", "no_such_module_xyz")
-    assert "no_such_module_xyz cannot be imported" in str(caught.value)
+        environment.require("lint", ("no_such_module_xyz",))
+    assert "no_such_module_xyz cannot all be imported" in str(caught.value)
     assert "Fix: pip install 'mlops-actions[lint]'" in str(caught.value)
+
+
+def test_a_dotted_module_whose_parent_is_missing_is_missing():
+    assert environment.importable(("no_such_parent_xyz.child",)) is False
+    assert environment.importable(("json", "xml.etree")) is True
 
 
 def test_in_a_fresh_environment_the_lint_action_installs_flake8_and_nothing_heavy(tmp_path, project):

@@ -56,6 +56,9 @@ def test_numbers_and_their_bounds():
         read(INPUT_COUNT="101").number("count", low=0, high=100)
     with pytest.raises(InputError, match="'ninety': not a number"):
         read(INPUT_COUNT="ninety").number("count")
+    for endless in ("inf", "nan", "-inf"):
+        with pytest.raises(InputError, match="not a number"):
+            read(INPUT_COUNT=endless).number("count", low=0)
 
 
 def test_arguments_split_like_a_shell_without_running_anything():

@@ -13,7 +13,7 @@ import pytest
 import models
 from mlops_actions import deploy, github, register, smoke, traffic
 from mlops_actions.backends import processes
-from mlops_actions.backends.local import LocalBackend, ROUTER_MARKER, SERVER_MARKER
+from mlops_actions.backends.local import LocalBackend, server_marker
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
@@ -27,6 +27,8 @@ def lab(tmp_path_factory):
     lab = {"state": folder / "state", "v1": models.mlflow_model(folder / "v1", 1.0),
            "v2": models.mlflow_model(folder / "v2", 0.5), "request": folder / "request.json", "folder": folder}
     lab["request"].write_text(json.dumps(models.REQUEST))
+    for version in ("v1", "v2"):  # registered once for every test: "diabetes" versions 1 and 2
+        call(register, lab, **{"model-name": "diabetes", "model-path": str(lab[version])})
     yield lab
     backend = LocalBackend(lab["state"])
     for name in backend.endpoints():
@@ -37,8 +39,8 @@ def call(job, lab, **flags):
     return job.run(Inputs.read(job.INPUTS, {"state-dir": str(lab["state"]), **flags}, environ={}))
 
 
-def register_model(lab, runner, path, **flags):
-    assert call(register, lab, **{"model-name": "diabetes", "model-path": str(path), **flags}) == 0
+def register_model(lab, runner, path, name="diabetes", **flags):
+    assert call(register, lab, **{"model-name": name, "model-path": str(path), **flags}) == 0
     return runner.outputs()
 
 
@@ -53,15 +55,15 @@ def test_register_is_versioned_tagged_and_idempotent(lab, runner, monkeypatch):
     monkeypatch.setenv("GITHUB_RUN_ID", "42")
     metrics = lab["folder"] / "metrics.json"
     metrics.write_text('{"accuracy": 0.83, "auc": 0.9}')
-    first = register_model(lab, runner, lab["v1"], tags="{team: risk}", properties='{"data": "v3"}',
+    first = register_model(lab, runner, lab["v1"], "registry", tags="{team: risk}", properties='{"data": "v3"}',
                            **{"metrics-file": str(metrics), "metrics-gate": "accuracy >= 0.7\nauc > 0.85"})
-    assert first == {"model-name": "diabetes", "model-version": "1", "model-uri": "models:/diabetes/1",
+    assert first == {"model-name": "registry", "model-version": "1", "model-uri": "models:/registry/1",
                      "already-registered": "false"}
-    again = register_model(lab, runner, lab["v1"])
+    again = register_model(lab, runner, lab["v1"], "registry")
     assert again["model-version"] == "1" and again["already-registered"] == "true"
-    second = register_model(lab, runner, lab["v2"])
+    second = register_model(lab, runner, lab["v2"], "registry")
     assert second["model-version"] == "2" and second["already-registered"] == "false"
-    tags = LocalBackend(lab["state"]).get_model("diabetes", "1").tags
+    tags = LocalBackend(lab["state"]).get_model("registry", "1").tags
     assert {"team": "risk", "property.data": "v3", "metric.accuracy": "0.83", "git.commit": "0123abc",
             "github.run-url": "https://github.com/team/diabetes/actions/runs/42"}.items() <= tags.items()
 
@@ -89,7 +91,6 @@ def test_a_failed_metrics_gate_registers_nothing(lab, runner, capsys):
 
 
 def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
-    register_model(lab, runner, lab["v1"])
     assert call(deploy, lab, **{"endpoint-name": "survives", "model-name": "diabetes", "model-version": "1"}) == 0
     outputs = runner.outputs()
     assert (outputs["deployment-name"], outputs["previous-deployment"]) == ("blue", "")
@@ -108,7 +109,6 @@ def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
 
 
 def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
-    register_model(lab, runner, lab["v2"])
     call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "1"})
     assert call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "2"}) == 0
     outputs = runner.outputs()
@@ -128,16 +128,15 @@ def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
     answered = {backend.invoke("rollout", body, None, key, 10)[2] for _ in range(40)}
     assert answered == {"blue", "green"}
 
-    blue_pid = json.loads((lab["state"] / "endpoints/rollout/endpoint.json").read_text())["deployments"]["blue"]["pid"]
+    blue = json.loads((lab["state"] / "endpoints/rollout/endpoint.json").read_text())["deployments"]["blue"]
     assert call(traffic, lab, **{"endpoint-name": "rollout", "traffic": "green", "retire": "true"}) == 0
     assert runner.outputs()["retired"] == "blue"
     assert backend.get_endpoint("rollout").traffic == {"green": 100}
-    assert not processes.alive(blue_pid, SERVER_MARKER)
+    assert not processes.alive(blue["pid"], server_marker(blue["port"]))
     assert backend.invoke("rollout", body, None, key, 10)[:2] == (200, "[0, 1]")
 
 
 def test_answers_are_checked_against_a_schema_and_a_row_count(lab, runner, capsys):
-    register_model(lab, runner, lab["v1"])
     call(deploy, lab, **{"endpoint-name": "checks", "model-name": "diabetes", "model-version": "1"})
     schema = lab["folder"] / "schema.json"
     schema.write_text(json.dumps({"type": "array", "items": {"type": "integer", "enum": [0, 1]}}))
@@ -167,7 +166,6 @@ def test_a_cli_v2_deployment_file_with_a_scoring_script(lab, runner):
 
 
 def test_a_failing_smoke_test_rolls_back_and_production_keeps_answering(lab, runner, capsys):
-    register_model(lab, runner, lab["v1"])
     call(deploy, lab, **{"endpoint-name": "rollback", "model-name": "diabetes", "model-version": "1"})
     model, code = models.custom_model(lab["folder"] / "wrong", "return [1, 1]")
     assert call(register, lab, **{"model-name": "wrong", "model-path": str(model), "model-type": "custom_model"}) == 0
@@ -189,7 +187,6 @@ def test_a_failing_smoke_test_rolls_back_and_production_keeps_answering(lab, run
 
 
 def test_a_deployment_that_cannot_start_leaves_nothing_behind(lab, runner):
-    register_model(lab, runner, lab["v1"])
     call(deploy, lab, **{"endpoint-name": "nostart", "model-name": "diabetes", "model-version": "1"})
     model, code = models.custom_model(lab["folder"] / "crash", "return []", "raise RuntimeError('no weights')")
     call(register, lab, **{"model-name": "crash", "model-path": str(model), "model-type": "custom_model"})
@@ -201,11 +198,61 @@ def test_a_deployment_that_cannot_start_leaves_nothing_behind(lab, runner):
     assert not (lab["state"] / "endpoints" / "nostart" / "green").exists()
 
 
+def test_split_traffic_is_never_replaced_and_a_blind_rollback_touches_nothing(lab, runner, capsys):
+    call(deploy, lab, **{"endpoint-name": "split", "model-name": "diabetes", "model-version": "1"})
+    call(deploy, lab, **{"endpoint-name": "split", "model-name": "diabetes", "model-version": "2",
+                         "traffic-percent": "50"})
+    backend = LocalBackend(lab["state"])
+    assert backend.get_endpoint("split").traffic == {"blue": 50, "green": 50}
+    with pytest.raises(ActionError, match="deployment green takes 50% of split's traffic"):
+        call(deploy, lab, **{"endpoint-name": "split", "model-name": "diabetes", "model-version": "1"})
+
+    # a failing endpoint test with rollback but neither previous-deployment nor deployment-name: no guessing
+    assert smoke_test(lab, "split", rollback="true", **{"expected-output": "[9, 9]"}) == 1
+    assert runner.outputs()["rolled-back"] == "false"
+    assert "Nothing was rolled back on split" in capsys.readouterr().out
+    assert backend.get_endpoint("split").traffic == {"blue": 50, "green": 50}
+
+
+def test_a_failed_redeploy_under_a_used_name_leaves_a_true_record(lab, runner):
+    call(deploy, lab, **{"endpoint-name": "redeploy", "model-name": "diabetes", "model-version": "1"})
+    call(deploy, lab, **{"endpoint-name": "redeploy", "model-name": "diabetes", "model-version": "2"})
+    model, code = models.custom_model(lab["folder"] / "crash2", "return []", "raise RuntimeError('no weights')")
+    call(register, lab, **{"model-name": "crash2", "model-path": str(model), "model-type": "custom_model"})
+    with pytest.raises(ActionError, match="did not become healthy"):
+        call(deploy, lab, **{"endpoint-name": "redeploy", "model-name": "crash2", "deployment-name": "green",
+                             "code-path": str(code), "scoring-script": "score.py"})
+    assert list(LocalBackend(lab["state"]).get_endpoint("redeploy").deployments) == ["blue"]
+    with pytest.raises(ActionError, match="has no deployment green"):
+        call(traffic, lab, **{"endpoint-name": "redeploy", "traffic": "green"})
+
+
+def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeypatch, tmp_path):
+    for name in ("GITHUB_TOKEN", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "INPUT_SECRET_THING"):
+        monkeypatch.setenv(name, f"do-not-leak-{name}")
+    weights = tmp_path / "weights.bin"  # a custom model can be a single file
+    weights.write_bytes(b"\x00\x01")
+    assert call(register, lab, **{"model-name": "single-file", "model-path": str(weights),
+                                  "model-type": "custom_model"}) == 0
+    _, code = models.custom_model(tmp_path / "serving", "return [0 for _ in json.loads(raw)['input_data']['data']]")
+    assert call(deploy, lab, **{"endpoint-name": "private", "model-name": "single-file", "code-path": str(code),
+                                "scoring-script": "score.py"}) == 0
+    record_file = lab["state"] / "endpoints" / "private" / "endpoint.json"
+    record = json.loads(record_file.read_text())
+    assert record_file.stat().st_mode & 0o777 == 0o600
+    router, server = (Path(f"/proc/{pid}/environ").read_bytes()
+                      for pid in (record["router_pid"], record["deployments"]["blue"]["pid"]))
+    assert b"do-not-leak" not in router and b"do-not-leak" not in server
+    assert b"AZUREML_MODEL_DIR=" in server  # what the server needs is there
+    assert smoke_test(lab, "private", **{"expected-output": "[0, 0]"}) == 0
+
+
 def test_stopping_an_endpoint_stops_its_processes(lab, runner):
-    register_model(lab, runner, lab["v1"])
     call(deploy, lab, **{"endpoint-name": "stopme", "model-name": "diabetes"})
-    record = json.loads((lab["state"] / "endpoints/stopme/endpoint.json").read_text())
-    pids = [(record["router_pid"], ROUTER_MARKER), (record["deployments"]["blue"]["pid"], SERVER_MARKER)]
+    record_file = lab["state"] / "endpoints/stopme/endpoint.json"
+    record = json.loads(record_file.read_text())
+    blue = record["deployments"]["blue"]
+    pids = [(record["router_pid"], str(record_file)), (blue["pid"], server_marker(blue["port"]))]
     assert all(processes.alive(pid, marker) for pid, marker in pids)
     LocalBackend(lab["state"]).delete_endpoint("stopme")
     assert not any(processes.alive(pid, marker) for pid, marker in pids)

@@ -197,3 +197,20 @@ def test_summary_lists_failures_and_problems():
     assert "**Coverage 50.0% is below min-coverage 80%.**" in text
     assert "| `t.py::a` | `t.py:3` | boom |" in text
     assert text.index("`t.py::b` | 1.000") < text.index("`t.py::a` | 0.500")
+
+
+def test_a_rootdir_above_the_working_directory_still_annotates_the_right_line(runner):
+    """pytest's rootdir is where its config is (here the repository root), not the working directory."""
+    (runner.workspace / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-q'\n")
+    tests = runner.workspace / "pkg" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "test_a.py").write_text("def test_one():\n    assert 1 == 2\n")
+    assert run(**{"working-directory": "pkg", "coverage": "false"}) == 1
+    [failure] = [c for c in unit_test.parse_junit(runner.workspace / "pkg/test-results/junit.xml",
+                                                  runner.workspace / "pkg").cases]
+    assert (failure.file, failure.line) == ("pkg/tests/test_a.py", 2)
+
+
+def test_min_coverage_without_coverage_data_fails(clean, runner, capsys):
+    assert run(**{"working-directory": "clean", "coverage-source": "no_such_package", "min-coverage": "50"}) == 1
+    assert "No coverage was measured, so min-coverage 50%25 cannot be checked" in capsys.readouterr().out

@@ -98,14 +98,16 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
         if not (code_path / inputs["scoring-script"]).is_file() or not inputs["scoring-script"]:
             raise inputs.error("scoring-script", f"not a file in {code_path}",
                                "give the scoring script's path relative to code-path")
-    environment_name = setting(inputs, "environment", deployment_spec, "environment")
-    count = int(inputs.number("instance-count", low=1, integer=True) or deployment_spec.get("instance_count") or 1)
+    if isinstance(deployment_spec.get("environment"), str):  # a mapping (an inline definition) stays in the file
+        setting(inputs, "environment", deployment_spec, "environment")
+    setting(inputs, "instance-count", deployment_spec, "instance_count", "1")
+    count = int(inputs.number("instance-count", low=1, integer=True))
     spec = DeploymentSpec(endpoint=endpoint, name=inputs["deployment-name"], model=None,
                           instance_type=setting(inputs, "instance-type", deployment_spec, "instance_type",
                                                 DEFAULT_INSTANCE_TYPE),
                           instance_count=count, endpoint_file=endpoint_file, deployment_file=deployment_file,
                           code_path=code_path, scoring_script=inputs["scoring-script"],
-                          environment=environment_name if isinstance(environment_name, str) else "")
+                          environment=inputs["environment"])
     traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
     return spec, version, traffic
 
@@ -120,8 +122,8 @@ def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpo
 
 
 def run(inputs: Inputs) -> int:
+    environment.require(inputs["backend"])  # before plan(): it reads YAML files
     spec, version, traffic = plan(inputs)
-    environment.require(inputs["backend"], "mlflow" if inputs["backend"] == "local" else "azure.ai.ml")
     backend = backends.connect(inputs)
     spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
     if spec.model.type == "custom_model" and not spec.code_path:
@@ -133,9 +135,11 @@ def run(inputs: Inputs) -> int:
     previous = endpoint.live
     if not spec.name:
         spec.name = "green" if previous == "blue" else "blue"
-    elif spec.name == previous:
-        raise inputs.error("deployment-name", f"the live deployment of {spec.endpoint}",
-                           "deploy beside it under another name (or leave deployment-name empty for blue/green)")
+    if endpoint.traffic.get(spec.name, 0) > 0:  # never replace what clients are reaching
+        raise github.ActionError("Deployment is live", f"deployment {spec.name} takes {endpoint.traffic[spec.name]}% "
+                                 f"of {spec.endpoint}'s traffic ({endpoint.traffic}); nothing was deployed. Fix: "
+                                 "give another deployment-name, or move all traffic to one deployment with "
+                                 "shift-traffic first.")
     with github.group(f"Deployment {spec.endpoint}/{spec.name} of {spec.model.uri}"):
         backend.create_deployment(spec)
     if previous is None:

@@ -18,6 +18,9 @@ def run(inputs: Inputs) -> int:
     names = backend.endpoints()
     if inputs["stop"]:
         chosen = names if inputs["stop"] == "all" else [backends.endpoint_name(inputs, "stop")]
+        if not set(chosen) <= set(names):
+            raise inputs.error("stop", f"no such endpoint in {backend.state} (there are: {', '.join(names) or 'none'})",
+                               "name one of them, or 'all'")
         for name in chosen:
             backend.delete_endpoint(name)
             print(f"stopped {name}")

@@ -12,14 +12,28 @@ from mlops_actions import github
 # requirements/<extra>.txt in a checkout of this repository, where actions run from;
 # pyproject.toml builds the package's extras from the same files.
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements"
+# What each extra must make importable.
+MODULES = {
+    "lint": ("flake8",),
+    "test": ("pytest", "pytest_cov"),
+    "local": ("mlflow", "sqlalchemy", "alembic", "yaml", "gunicorn", "azureml_inference_server_http"),
+    "azureml": ("azure.ai.ml", "azure.identity", "yaml"),
+    "schema": ("jsonschema",),
+    "generate": ("jinja2", "jsonschema", "yaml"),
+}
 
 
 def importable(modules) -> bool:
-    return all(importlib.util.find_spec(module) is not None for module in modules)
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except ModuleNotFoundError:  # a parent package of a dotted name (azure of azure.ai.ml) is missing
+        return False
 
 
-def require(extra: str, *modules: str) -> None:
-    """Make `modules` importable: on a runner install the extra when one is missing, elsewhere say how."""
+def require(extra: str, modules: tuple[str, ...] | None = None) -> None:
+    """Make the extra's modules importable: on a runner install the extra when one is missing, elsewhere
+    say how."""
+    modules = MODULES[extra] if modules is None else modules
     if importable(modules):
         return
     requirements = REQUIREMENTS / f"{extra}.txt"
@@ -31,5 +45,5 @@ def require(extra: str, *modules: str) -> None:
     if not importable(modules):
         raise github.ActionError(
             "Missing packages",
-            f"{', '.join(modules)} cannot be imported by {sys.executable}. "
+            f"{', '.join(modules)} cannot all be imported by {sys.executable}. "
             f"Fix: pip install 'mlops-actions[{extra}]' in that environment.")

@@ -61,7 +61,6 @@ def library_action(c: dict, name: str) -> str:
 
 def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
     """Each generated file's path -> its text."""
-    environment.require("generate", "jinja2")
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(project_config.TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -85,7 +84,7 @@ def tidy(text: str) -> str:
 def run(inputs: Inputs) -> int:
     config_path = Path(inputs["config"] or "mlops.yml").resolve()
     check = inputs.flag("check")
-    environment.require("generate", "jinja2", "jsonschema", "yaml")
+    environment.require("generate")
     c = project_config.load(config_path)
     problems = no_expressions(c)
     if problems:

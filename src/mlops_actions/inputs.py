@@ -6,6 +6,7 @@ InputError, which names the input, the value and the fix.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 from dataclasses import dataclass
@@ -97,7 +98,8 @@ class Inputs:
             number = int(value) if integer else float(value)
         except ValueError:
             number = None
-        in_range = number is not None and (low is None or number >= low) and (high is None or number <= high)
+        in_range = number is not None and math.isfinite(number) and (low is None or number >= low) \
+            and (high is None or number <= high)
         if not in_range:
             bounds = f" from {low:g} to {high:g}" if low is not None and high is not None else (
                 f" of at least {low:g}" if low is not None else "")

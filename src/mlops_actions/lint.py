@@ -85,7 +85,7 @@ def run(inputs: Inputs) -> int:
     max_line_length = inputs.number("max-line-length", low=1, integer=True)
     extra = inputs.arguments("flake8-args")
     failing = inputs.flag("fail-on-violations")
-    environment.require("lint", "flake8")
+    environment.require("lint")
 
     command = [sys.executable, "-m", "flake8", *extra]
     if config:

@@ -12,7 +12,8 @@ RENAMED = {lint: {"paths": "lint-paths"}, unit_test: {"paths": "test-paths"}}
 
 
 def _inputs() -> list[Input]:
-    declared = {}
+    declared = {"working-directory": Input("working-directory", "Folder to run flake8 and pytest in, relative to the "
+                                           "repository root; they find their configuration from here.", ".")}
     for job, renamed in RENAMED.items():
         for spec in job.INPUTS:
             name = renamed.get(spec.name, spec.name)
@@ -32,12 +33,13 @@ def job_inputs(job, inputs: Inputs) -> Inputs:
 
 
 def run(inputs: Inputs) -> int:
-    """Run lint and unit tests; fail when either failed, after both have reported."""
-    failed = False
+    """Run lint and unit tests; fail when either failed, after both have reported. Exit codes as for one
+    job: 1 a check failed, 2 bad input or a tool that could not run (the worse of the two)."""
+    worst = 0
     for job in RENAMED:
         try:
-            failed |= job.run(job_inputs(job, inputs)) != 0
+            worst = max(worst, job.run(job_inputs(job, inputs)))
         except github.ActionError as exc:  # reported here, so that the other job still runs
             exc.report()
-            failed = True
-    return int(failed)
+            worst = 2
+    return worst

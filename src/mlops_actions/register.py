@@ -15,7 +15,8 @@ from mlops_actions.inputs import Input, Inputs
 INPUTS = [
     Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.')."),
     Input("model-path", "The model's folder: an MLflow model (with an MLmodel file) or, for custom_model, "
-          "any files (a pickle, weights). The azureml backend also takes an azureml:// datastore URI."),
+          "any files (a pickle, weights). The azureml backend also takes an azureml:// datastore URI (then "
+          "the same URI, not the same bytes, returns the same version)."),
     Input("model-type", "mlflow_model or custom_model.", "mlflow_model", choices=backends.MODEL_TYPES),
     Input("description", "Description of this version."),
     Input("tags", "Tags for this version: a YAML or JSON mapping, e.g. '{team: risk, stage: candidate}'."),
@@ -158,6 +159,7 @@ def run(inputs: Inputs) -> int:
     name = backends.model_name(inputs)
     model_type = inputs.choice("model-type")
     path, digest = model_source(inputs, base, model_type)
+    environment.require(inputs["backend"])
     tags, properties = mapping(inputs, "tags"), mapping(inputs, "properties")
     metrics = read_metrics(inputs, base)
     checks = gate(inputs, metrics)
@@ -169,15 +171,15 @@ def run(inputs: Inputs) -> int:
         github.add_summary(summary(None, False, checks, metrics))
         return 1
 
-    environment.require(inputs["backend"], "mlflow" if inputs["backend"] == "local" else "azure.ai.ml")
     backend = backends.connect(inputs)
     model = backend.find_model(name, digest)
     existing = model is not None
     if not existing:
         all_tags = {**{f"metric.{k}": str(v) for k, v in metrics.items()}, **runner_tags(), **tags}
         with github.group(f"Registering {name} from {path} on the {backend.name} backend"):
-            model = backend.register_model(name, path, model_type, inputs["description"], all_tags,
-                                           properties, digest)
+            model, created = backend.register_model(name, path, model_type, inputs["description"], all_tags,
+                                                    properties, digest)
+        existing = not created
     print(f"{'Found' if existing else 'Registered'} {model.uri}")
     github.add_summary(summary(model, existing, checks, metrics))
     github.set_outputs({"model-name": model.name, "model-version": model.version, "model-uri": model.uri,

@@ -42,7 +42,8 @@ OUTPUTS = {
     "latency-p95-ms": "95th percentile latency, milliseconds.",
     "requests": "Requests sent.",
     "failures": "Requests whose answer failed a check.",
-    "rolled-back": "'true' when traffic was sent back to previous-deployment.",
+    "rolled-back": "'true' when a rollback changed the endpoint (traffic back to previous-deployment, the failed "
+                   "deployment deleted or set to 0%).",
 }
 SAMPLE_CHARS = 300
 
@@ -63,16 +64,17 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def load_json_input(inputs: Inputs, name: str, base: Path):
-    """An input that is a JSON file's path, or inline JSON."""
+    """An input that is inline JSON, or a JSON file's path."""
     text = inputs[name]
-    path = base / text
-    if len(text) < 4096 and path.is_file():
-        text = path.read_text()
     try:
         return json.loads(text)
-    except ValueError as exc:
-        raise inputs.error(name, f"neither a JSON file nor JSON ({exc})", "give a path to a .json file or "
-                           "inline JSON") from None
+    except ValueError:
+        pass
+    try:
+        return json.loads((base / text).read_text())
+    except (OSError, ValueError) as exc:
+        raise inputs.error(name, f"neither JSON nor a JSON file ({exc})", "give inline JSON or the path of a "
+                           ".json file") from None
 
 
 def request_rows(payload) -> int | None:
@@ -84,11 +86,13 @@ def request_rows(payload) -> int | None:
 
 
 def read_request(inputs: Inputs, base: Path) -> tuple[bytes, int | None]:
+    """The request's bytes, and its number of rows when it is an Azure ML payload."""
     path = inputs.optional_file("request-file", base)
     if path is None:
         raise inputs.error("request-file", "empty", "give a JSON file with the request to send")
+    body = path.read_bytes()
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(body)
     except ValueError as exc:
         raise inputs.error("request-file", f"not JSON ({exc})", "give a JSON file in the Azure ML payload "
                            "format") from None
@@ -98,7 +102,7 @@ def read_request(inputs: Inputs, base: Path) -> tuple[bytes, int | None]:
         if not isinstance(rows, list) or (index is not None and len(index) != len(rows)):
             raise inputs.error("request-file", "input_data's index and data differ in length (or data is not a "
                                "list)", "give one index entry per data row")
-    return path.read_bytes(), request_rows(payload)
+    return body, request_rows(payload)
 
 
 class Checks:
@@ -109,7 +113,7 @@ class Checks:
         self.output = load_json_input(inputs, "expected-output", base) if inputs["expected-output"] else None
         self.schema = None
         if inputs["response-schema"]:
-            environment.require("schema", "jsonschema")
+            environment.require("schema")
             self.schema = load_json_input(inputs, "response-schema", base)
         if inputs["expected-rows"] == "auto":
             self.rows = rows
@@ -150,23 +154,30 @@ class Checks:
 
 
 def rollback(backend, inputs: Inputs, endpoint: str) -> str:
-    """Send traffic back to previous-deployment; delete or keep the failed one. Returns what was done."""
+    """Send traffic back to previous-deployment; delete the failed deployment or keep it at 0%.
+    Returns what was done ("" when there was nothing it could safely do)."""
     before = backend.get_endpoint(endpoint)
-    previous = inputs["previous-deployment"] or None
-    failed = [inputs["deployment-name"]] if inputs["deployment-name"] else \
-        [name for name, share in before.traffic.items() if share > 0 and name != previous]
-    failed = [name for name in failed if name and name != previous and name in before.deployments]
-    if previous and previous in before.deployments:
-        backend.set_traffic(endpoint, {previous: 100})
-        done = f"traffic returned to {previous} (100%)"
+    previous = inputs["previous-deployment"] if inputs["previous-deployment"] in before.deployments else None
+    if inputs["deployment-name"]:
+        failed = [inputs["deployment-name"]]
+    elif previous:  # tested through the endpoint: whatever takes traffic beside the previous one failed
+        failed = [name for name, share in before.traffic.items() if share > 0 and name != previous]
     else:
+        github.warning(f"Nothing was rolled back on {endpoint}: with neither deployment-name nor an existing "
+                       "previous-deployment there is no telling the failed deployment from a good one.",
+                       title="Rollback")
+        return ""
+    failed = [name for name in failed if name != previous and name in before.deployments]
+    if previous:
+        backend.set_traffic(endpoint, {previous: 100})
+    elif any(before.traffic.get(name) for name in failed):
         backend.set_traffic(endpoint, {name: share for name, share in before.traffic.items() if name not in failed})
-        done = "no previous deployment to return traffic to"
-    for name in failed:
-        if inputs["failed-deployment"] == "delete":
-            backend.delete_deployment(endpoint, name)
-    verb = "deleted" if inputs["failed-deployment"] == "delete" else "kept at 0%"
-    return done + (f"; {', '.join(failed)} {verb}" if failed else "")
+    delete = inputs["failed-deployment"] == "delete"
+    for name in failed if delete else []:
+        backend.delete_deployment(endpoint, name)
+    done = [f"traffic returned to {previous} (100%)"] if previous else []
+    done += [f"{', '.join(failed)} {'deleted' if delete else 'kept at 0%'}"] if failed else []
+    return "; ".join(done)
 
 
 def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, problems: list[str],
@@ -205,7 +216,8 @@ def run(inputs: Inputs) -> int:
     timeout = float(inputs.number("timeout-seconds", low=0.1) or 30)
     do_rollback = inputs.flag("rollback")
     inputs.choice("failed-deployment")
-    environment.require(inputs["backend"], *(["azure.ai.ml"] if inputs["backend"] == "azureml" else []))
+    if inputs["backend"] == "azureml":  # the local backend needs nothing more here
+        environment.require("azureml")
     backend = backends.connect(inputs)
     found = backend.get_endpoint(endpoint)
     if found is None or (deployment and deployment not in found.deployments):

@@ -25,7 +25,7 @@ SHARE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*)=(?P<share>\d{1,3})$")
 def parse_traffic(inputs: Inputs, name: str = "traffic") -> dict[str, int]:
     """'green' -> {green: 100}; 'blue=90,green=10' -> {blue: 90, green: 10} (must add up to 100)."""
     text = inputs[name].replace(" ", "")
-    if backends.DEPLOYMENT_NAME.match(text):
+    if backends.ONLINE_NAME.match(text):
         return {text: 100}
     split = {}
     for part in filter(None, text.split(",")):
@@ -66,7 +66,8 @@ def run(inputs: Inputs) -> int:
     endpoint_name = backends.endpoint_name(inputs)
     traffic = parse_traffic(inputs)
     retire = inputs.flag("retire")
-    environment.require(inputs["backend"], *(["azure.ai.ml"] if inputs["backend"] == "azureml" else []))
+    if inputs["backend"] == "azureml":  # the local backend needs nothing more here
+        environment.require("azureml")
     backend = backends.connect(inputs)
     after, retired = shift(backend, endpoint_name, traffic, retire)
     print(f"Endpoint {endpoint_name} traffic: {describe(after)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -72,10 +73,19 @@ class Report:
                 (("passed", "passed"), ("failed", "failed"), ("skipped", "skipped"), ("errors", "error"))}
 
 
-def failure_line(text: str, file: str) -> int | None:
-    """The deepest `file:line:` of a traceback that is in the test's own file."""
-    lines = re.findall(rf"^{re.escape(file)}:(\d+):", text or "", flags=re.MULTILINE)
+def failure_line(text: str, *names: str) -> int | None:
+    """The deepest `file:line:` of a traceback that is in the test's own file (under any of its names)."""
+    pattern = "|".join(re.escape(name) for name in names)
+    lines = re.findall(rf"^(?:{pattern}):(\d+):", text or "", flags=re.MULTILINE)
     return int(lines[-1]) if lines else None
+
+
+def locate(file: str, base: Path) -> Path:
+    """A JUnit file name is relative to pytest's rootdir: the working directory or a folder above it."""
+    for folder in (base, *base.parents):
+        if (folder / file).is_file():
+            return folder / file
+    return base / file
 
 
 def node_id(file: str, classname: str, name: str) -> str:
@@ -105,16 +115,17 @@ def parse_junit(path: Path, base: Path) -> Report:
     for suite in suites:
         for case in suite.iter("testcase"):
             file = case.get("file", "")
+            path = locate(file, base)
             status, message, line = "passed", "", int(case.get("line", 0)) + 1
             for tag, meaning in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
                 outcome = case.find(tag)
                 if outcome is not None:
                     status, message = meaning, failure_message(outcome)
-                    if meaning != "skipped":
-                        line = failure_line(outcome.text, file) or line
+                    if meaning != "skipped":  # tracebacks name files relative to where pytest ran
+                        line = failure_line(outcome.text, file, os.path.relpath(path, base)) or line
                     break
             report.cases.append(Case(node_id(file, case.get("classname", ""), case.get("name", "")),
-                                     github.relative_to_workspace(file, base), line,
+                                     github.relative_to_workspace(path), line,
                                      float(case.get("time", 0)), status, message))
     return report
 
@@ -164,7 +175,7 @@ def run(inputs: Inputs) -> int:
     if min_coverage and not with_coverage:
         raise inputs.error("min-coverage", "set while coverage is 'false'", "set coverage to 'true' or "
                            "min-coverage to 0")
-    environment.require("test", "pytest", *(["pytest_cov"] if with_coverage else []))
+    environment.require("test", ("pytest", "pytest_cov") if with_coverage else ("pytest",))
 
     junit.parent.mkdir(parents=True, exist_ok=True)
     for stale in (junit, coverage_file):
@@ -191,6 +202,9 @@ def run(inputs: Inputs) -> int:
         report.coverage = coverage_percent(coverage_file)
         if report.coverage < min_coverage:
             problems.append(f"Coverage {report.coverage:.1f}% is below min-coverage {min_coverage:g}%.")
+    elif min_coverage and report.cases:
+        problems.append(f"No coverage was measured, so min-coverage {min_coverage:g}% cannot be checked. Fix: "
+                        "check coverage-source (it must name code the tests import) and pytest-args (--no-cov).")
     if not report.cases and fail_on_empty:
         problems.append("No tests were collected. Fix: add tests, point paths at them, or set fail-on-empty "
                         "to 'false'.")

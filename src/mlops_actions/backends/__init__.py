@@ -26,9 +26,9 @@ INPUTS = [
     Input("workspace", "azureml backend: the Azure ML workspace name."),
 ]
 
-# Azure's naming rules, checked before any call.
-ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
-DEPLOYMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+# Azure's naming rules, checked before any call. Endpoints and deployments follow the same one.
+ONLINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+ONLINE_RULE = "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 MODEL_TYPES = ("mlflow_model", "custom_model")
 CONTENT_HASH_TAG = "mlops-actions.content-hash"
@@ -81,13 +81,11 @@ def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, 
 
 
 def endpoint_name(inputs: Inputs, input_name: str = "endpoint-name") -> str:
-    return check_name(inputs, input_name, ENDPOINT_NAME, "Azure ML endpoint",
-                      "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen")
+    return check_name(inputs, input_name, ONLINE_NAME, "Azure ML endpoint", ONLINE_RULE)
 
 
 def deployment_name(inputs: Inputs, input_name: str = "deployment-name") -> str:
-    return check_name(inputs, input_name, DEPLOYMENT_NAME, "Azure ML deployment",
-                      "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen")
+    return check_name(inputs, input_name, ONLINE_NAME, "Azure ML deployment", ONLINE_RULE)
 
 
 def model_name(inputs: Inputs, input_name: str = "model-name") -> str:

@@ -10,6 +10,7 @@ transport rewrites the https URLs, and a fixed token stands in for the credentia
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -64,6 +65,30 @@ def failure(exc) -> str:
     return f"{code}: {message}" if code else str(message).splitlines()[0]
 
 
+def translated(what: str):
+    """Turn the SDK's errors escaping a backend method into one clear ActionError each."""
+    def wrap(method):
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+            from marshmallow.exceptions import ValidationError
+
+            try:
+                return method(self, *args, **kwargs)
+            except ClientAuthenticationError as exc:
+                raise ActionError("Azure sign-in failed", f"{what}: {failure(exc)}. Fix: sign in before this step "
+                                  "with azure/login (client-id, tenant-id, subscription-id; the job needs "
+                                  "id-token: write).") from None
+            except HttpResponseError as exc:
+                hint = " Fix: give the workflow's identity a role on the workspace (AzureML Data Scientist)." \
+                    if exc.status_code in (401, 403) else ""
+                raise ActionError(f"Azure ML refused: {what}", f"{what}: {failure(exc)}.{hint}") from None
+            except (AzureError, ValidationError) as exc:
+                raise ActionError(f"{what} failed", f"{what}: {failure(exc)}") from None
+        return call
+    return wrap
+
+
 class AzureMLBackend:
     name = "azureml"
 
@@ -90,6 +115,7 @@ class AzureMLBackend:
         return ModelVersion(model.name, str(model.version), f"azureml:{model.name}:{model.version}",
                             model.type or "mlflow_model", dict(model.tags or {}), str(model.path or ""))
 
+    @translated("listing the model's versions")
     def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -100,18 +126,22 @@ class AzureMLBackend:
         same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
         return self._version(min(same, key=lambda m: int(m.version))) if same else None
 
+    @translated("registering the model")
     def register_model(self, name: str, path, model_type: str, description: str, tags: dict[str, str],
-                       properties: dict[str, str], content_hash: str) -> ModelVersion:
+                       properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
+        """Register a version; returns it and True (new). Two runs registering the same files at the same
+        moment can both create a version: the workspace has no lock to take."""
         from azure.ai.ml.entities import Model
         from azure.core.exceptions import HttpResponseError
 
         model = Model(name=name, path=str(path), type=model_type, description=description or None,
                       tags={**tags, CONTENT_HASH_TAG: content_hash}, properties=properties)
         try:
-            return self._version(self.client.models.create_or_update(model))
+            return self._version(self.client.models.create_or_update(model)), True
         except HttpResponseError as exc:
             raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}") from None
 
+    @translated("reading the model")
     def get_model(self, name: str, version: str) -> ModelVersion:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -126,6 +156,7 @@ class AzureMLBackend:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
+    @translated("reading the endpoint")
     def get_endpoint(self, name: str) -> Endpoint | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -146,6 +177,7 @@ class AzureMLBackend:
         except HttpResponseError as exc:
             raise ActionError(f"{what} failed", f"{what} failed on Azure ML: {failure(exc)}") from None
 
+    @translated("creating or updating the endpoint")
     def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
         """Create the endpoint if it does not exist; with a spec file, update it (its traffic is kept)."""
         from azure.ai.ml import load_online_endpoint
@@ -154,23 +186,24 @@ class AzureMLBackend:
         existing = self.get_endpoint(name)
         if existing and not spec_file:
             return existing
-        endpoint = load_online_endpoint(spec_file) if spec_file else ManagedOnlineEndpoint(name=name, auth_mode="key")
-        endpoint.name = name
+        endpoint = load_online_endpoint(spec_file, params_override=[{"name": name}]) if spec_file else \
+            ManagedOnlineEndpoint(name=name, auth_mode="key")
         if existing:
             endpoint.traffic = {k: v for k, v in existing.traffic.items() if v}
         self._wait(self.client.online_endpoints.begin_create_or_update(endpoint), f"Endpoint {name}")
         return self.get_endpoint(name)
 
+    @translated("creating the deployment")
     def create_deployment(self, spec: DeploymentSpec) -> None:
         """Create the deployment at 0% traffic; a failed one is deleted, traffic is never touched."""
         from azure.ai.ml import load_online_deployment
         from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
 
-        deployment = load_online_deployment(spec.deployment_file) if spec.deployment_file else \
-            ManagedOnlineDeployment(name=spec.name)
-        deployment.name, deployment.endpoint_name = spec.name, spec.endpoint
-        deployment.model = spec.model.uri
-        deployment.instance_type, deployment.instance_count = spec.instance_type, spec.instance_count
+        settings = {"name": spec.name, "endpoint_name": spec.endpoint, "model": spec.model.uri,
+                    "instance_type": spec.instance_type, "instance_count": spec.instance_count}
+        # the inputs override the file before the SDK validates it (it may leave them to the inputs)
+        deployment = load_online_deployment(spec.deployment_file, params_override=[settings]) \
+            if spec.deployment_file else ManagedOnlineDeployment(**settings)
         if spec.code_path:
             deployment.code_configuration = CodeConfiguration(code=str(spec.code_path),
                                                               scoring_script=spec.scoring_script)
@@ -193,20 +226,27 @@ class AzureMLBackend:
         except HttpResponseError:
             return False
 
+    @translated("updating traffic")
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
         """Replace the endpoint's traffic split (the service drops 0% entries: it is a full replacement)."""
         found = self.client.online_endpoints.get(endpoint)
         found.traffic = {name: share for name, share in traffic.items() if share}
         self._wait(self.client.online_endpoints.begin_create_or_update(found), f"Traffic update of {endpoint}")
 
+    @translated("deleting the deployment")
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._wait(self.client.online_deployments.begin_delete(name=name, endpoint_name=endpoint),
                    f"Deleting {endpoint}/{name}")
 
     # -- scoring -----------------------------------------------------------------------------------
 
+    @translated("reading the endpoint's keys")
     def key(self, endpoint: str) -> str:
-        return self.client.online_endpoints.get_keys(endpoint).primary_key
+        keys = self.client.online_endpoints.get_keys(endpoint)
+        if not getattr(keys, "primary_key", None):
+            raise ActionError("Endpoint uses tokens", f"endpoint {endpoint} authenticates with tokens (auth_mode "
+                              "aml_token or aad_token); the smoke test sends the endpoint key. Fix: auth_mode: key.")
+        return keys.primary_key
 
     def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float):
         """POST to the scoring URI with the key, as a client would; returns (status, text, deployment).

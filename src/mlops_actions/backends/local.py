@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -28,9 +29,16 @@ from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, M
 from mlops_actions.github import ActionError
 
 SCORER = Path(__file__).with_name("mlflow_score.py")
-ROUTER_MARKER = "mlops_actions.backends.router"
-SERVER_MARKER = "azureml_inference_server_http.server.entry:app"
+ROUTER = "mlops_actions.backends.router"
+SERVER = "azureml_inference_server_http.server.entry:app"
 START_TIMEOUT = 120.0
+# Not handed to the servers, which outlive the job and run the user's scoring code.
+PRIVATE = re.compile(r"^(INPUT_|GITHUB_|RUNNER_|ACTIONS_)|TOKEN|SECRET|PASSWORD|CREDENTIAL|_KEY$", re.IGNORECASE)
+
+
+def server_marker(port: int) -> str:
+    """What only this deployment's server has on its command line (a reused PID will not match)."""
+    return f"127.0.0.1:{port}"
 
 
 class LocalBackend:
@@ -62,14 +70,24 @@ class LocalBackend:
         return self._version(min(found, key=lambda v: int(v.version))) if found else None
 
     def register_model(self, name: str, path: Path, model_type: str, description: str, tags: dict[str, str],
-                       properties: dict[str, str], content_hash: str) -> ModelVersion:
+                       properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
+        """Register a version; returns it and whether it is new (not the same files registered before)."""
         from mlflow.exceptions import MlflowException
 
         with self.lock():
+            existing = self.find_model(name, content_hash)  # again, now that no one else registers
+            if existing:
+                return existing, False
             stored = self.state / "models" / name / content_hash[:16]
             if not stored.exists():
-                shutil.copytree(path, stored.with_suffix(".partial"), dirs_exist_ok=True)
-                stored.with_suffix(".partial").rename(stored)
+                partial = stored.with_suffix(".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                if path.is_file():
+                    partial.mkdir(parents=True)
+                    shutil.copy2(path, partial / path.name)
+                else:
+                    shutil.copytree(path, partial)
+                partial.rename(stored)
             try:
                 self.client.create_registered_model(name)
             except MlflowException as exc:
@@ -79,7 +97,7 @@ class LocalBackend:
                 name, source=str(stored), description=description or None,
                 tags={**tags, **{f"property.{k}": v for k, v in properties.items()}, CONTENT_HASH_TAG: content_hash,
                       "mlops-actions.model-type": model_type})
-        return self._version(created)
+        return self._version(created), True
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         versions = self.client.search_model_versions(f"name='{name}'")
@@ -114,8 +132,9 @@ class LocalBackend:
         path = self._folder(record["name"]) / "endpoint.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(record, indent=2))
-        partial.chmod(0o600)  # it holds the key
+        partial.unlink(missing_ok=True)
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:  # it holds the key
+            out.write(json.dumps(record, indent=2))
         partial.replace(path)  # atomic: the router never reads half a file
 
     def _endpoint(self, record: dict) -> Endpoint:
@@ -131,10 +150,10 @@ class LocalBackend:
         with self.lock():
             record = self._read(name) or {"name": name, "port": processes.free_port(), "key": secrets.token_urlsafe(32),
                                           "traffic": {}, "deployments": {}, "router_pid": None}
-            if not processes.alive(record["router_pid"], ROUTER_MARKER):
+            folder = self._folder(name)
+            if not processes.alive(record["router_pid"], str(folder / "endpoint.json")):
                 self._write(record)
-                folder = self._folder(name)
-                router = processes.start([sys.executable, "-m", ROUTER_MARKER, str(folder / "endpoint.json")],
+                router = processes.start([sys.executable, "-m", ROUTER, str(folder / "endpoint.json")],
                                          folder / "router.log", folder, self._child_env())
                 record["router_pid"] = router.pid
                 self._write(record)
@@ -144,11 +163,13 @@ class LocalBackend:
             return self._endpoint(record)
 
     def _child_env(self, **extra: str) -> dict[str, str]:
-        """The environment of a server: this one, with this package importable, plus `extra`."""
+        """The environment of a server: this one without the job's secrets and inputs, with this package
+        importable, plus `extra`."""
         package_root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(filter(None, [extra.pop("PYTHONPATH", ""), package_root,
                                              os.environ.get("PYTHONPATH", "")]))
-        return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **extra, "PYTHONPATH": path}
+        kept = {name: value for name, value in os.environ.items() if not PRIVATE.search(name)}
+        return {**kept, "MLFLOW_DISABLE_TELEMETRY": "true", **extra, "PYTHONPATH": path}
 
     def create_deployment(self, spec: DeploymentSpec) -> None:
         """Start an inference server for `spec` at 0% traffic; nothing is left behind if it fails."""
@@ -159,6 +180,7 @@ class LocalBackend:
                                   f"of endpoint {spec.endpoint}'s traffic; deploy under another name (leave "
                                   "deployment-name empty to pick blue/green automatically).")
             self._remove(record, spec.name)
+            self._write(record)  # the old deployment of that name is gone, whatever happens next
             folder = self._folder(spec.endpoint) / spec.name
             code = folder / "code"
             if spec.code_path:
@@ -172,9 +194,9 @@ class LocalBackend:
                                   PYTHONPATH=str(code))
             server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
                                       "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
-                                      SERVER_MARKER], log, code, env)
+                                      SERVER], log, code, env)
             if not processes.wait_healthy(f"http://127.0.0.1:{port}/", server, START_TIMEOUT):
-                processes.stop(server.pid, SERVER_MARKER)
+                processes.stop(server.pid, server_marker(port))
                 details = processes.tail(log)
                 shutil.rmtree(folder, ignore_errors=True)
                 raise ActionError("Deployment failed", f"the inference server for {spec.model.uri} did not become "
@@ -203,7 +225,7 @@ class LocalBackend:
         deployment = record["deployments"].pop(name, None)
         record["traffic"].pop(name, None)
         if deployment:
-            processes.stop(deployment["pid"], SERVER_MARKER)
+            processes.stop(deployment["pid"], server_marker(deployment["port"]))
         shutil.rmtree(self._folder(record["name"]) / name, ignore_errors=True)
 
     def delete_endpoint(self, name: str) -> None:
@@ -214,7 +236,7 @@ class LocalBackend:
                 return
             for deployment in list(record["deployments"]):
                 self._remove(record, deployment)
-            processes.stop(record["router_pid"], ROUTER_MARKER)
+            processes.stop(record["router_pid"], str(self._folder(name) / "endpoint.json"))
             shutil.rmtree(self._folder(name), ignore_errors=True)
 
     def endpoints(self) -> list[str]:
