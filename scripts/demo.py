@@ -1,107 +1,185 @@
-"""The example project's workflows, run through act on this machine, offline, as GitHub would run them.
+"""The example project's trunk-based pipeline, run through act on this machine, offline, with the local backend.
 
-The example project is copied into a repository of its own (.demo/example-project), as a user's would
-be, and its workflows use this checkout of mlops-actions as `OWNER/mlops-actions@v1`. A feature branch
-is opened with a change, and the pull-request workflow checks it. `--break lint` or `--break test` makes
-that change break flake8 or a unit test, and the pull request is rejected with annotations.
+The example project is copied into a repository of its own (.demo/example-project), as a user's would be;
+its generated workflows use this checkout of mlops-actions as OWNER/mlops-actions@v1. A data scientist
+opens a pull request (lint and unit tests), merges it, and the push to main runs CI (verify, train,
+metrics gate, register) and CD (staging, then production: deploy beside the live deployment, smoke-test,
+move the traffic, smoke-test again). The production endpoint keeps serving until `scripts/demo stop`.
+
+Unhappy paths (--break): lint or test (the pull request is rejected with annotations), gate (the model is
+below the metrics gate and is not registered), smoke (after a good release, a model with a training/serving
+skew fails its smoke test in staging, is rolled back, and production keeps answering with the good one).
+Production approval: GitHub asks the environment's reviewers; here the person running the demo gives it,
+or holds production with --hold-production.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
+import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_actions import act
+from mlops_actions.backends.local import LocalBackend
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / ".demo"
+WORK = Path(os.environ.get("MLOPS_DEMO_DIR") or ROOT / ".demo").resolve()
+REPO = WORK / "example-project"
+STATE = WORK / "state"
 LIBRARY = "OWNER/mlops-actions@v1"
+SAMPLE = ROOT / "example-project" / "tests" / "sample-request.json"
 
-# What a feature branch changes, by --break: (file, text to append, commit message)
-CHANGES = {
-    None: ("src/model/train.py", "\n\nDEFAULT_REG_RATE = 0.01\n", "Name the default regularisation rate"),
-    "lint": ("src/model/train.py", "\n\ndef unused(x) :\n    return x\n", "A helper with a lint error"),
-    "test": ("tests/test_data.py", "\n\ndef test_dataset_size():\n    assert len(data.generate(10)) == 11\n",
-             "A test that fails"),
+
+@dataclass
+class Change:
+    """A feature branch: what it edits, and what the pipeline must make of it."""
+    branch: str
+    message: str
+    file: str
+    old: str
+    new: str
+    pr_passes: bool = True
+    release_passes: bool = True
+
+
+HAPPY = Change("feature/tidy-default", "Document the default regularisation rate", "src/model/train.py",
+               '    parser.add_argument("--reg-rate", type=float, default=0.01)\n',
+               '    parser.add_argument("--reg-rate", type=float, default=0.01,\n'
+               '                        help="inverse of LogisticRegression\'s C")\n')
+BREAKS = {
+    "lint": Change("feature/helper", "Add a helper (with a lint error)", "src/model/train.py", "\n\ndef split_data(",
+                   "\n\ndef unused(x) :\n    return x\n\n\ndef split_data(", pr_passes=False),
+    "test": Change("feature/base-rate", "Raise the label's base rate (the shipped dataset no longer matches)",
+                   "src/model/data.py", "(data.DiabetesPedigree - 0.5) - 0.6)", "(data.DiabetesPedigree - 0.5) - 0.5)",
+                   pr_passes=False),
+    "gate": Change("feature/regularise", "Regularise much more", "src/model/train.py",
+                   'type=float, default=0.01)', 'type=float, default=1000000.0)', release_passes=False),
+    "smoke": Change("feature/glucose-units", "Train on glucose in mmol/L (requests still send mg/dL)",
+                    "src/model/train.py", "    return train_test_split(data[FEATURES],",
+                    "    features = data[FEATURES].assign(PlasmaGlucose=data.PlasmaGlucose // 18)  # mmol/L\n"
+                    "    return train_test_split(features,", release_passes=False),
 }
 
 
 @dataclass
 class Stage:
     name: str
-    event: str
-    workflow: str
-    payload: dict
-    expect_success: bool
+    outcome: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=Data Scientist", "-c", "user.email=ds@localhost", *args], cwd=repo,
-                   check=True, capture_output=True)
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=Data Scientist", "-c", "user.email=ds@localhost", *args],
+                          cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def open_pull_request(repo: Path, breaking: str | None) -> dict:
-    """Commit a change on a feature branch; return the pull_request event GitHub would send."""
-    file, text, message = CHANGES[breaking]
-    git(repo, "checkout", "-q", "-b", "feature/change")
-    with open(repo / file, "a") as handle:
-        handle.write(text)
-    git(repo, "commit", "-qam", message)
-    return {"pull_request": {"number": 1, "title": message, "head": {"ref": "feature/change"},
-                             "base": {"ref": "main"}}, "number": 1}
+def run_workflow(event: str, workflow: str, payload: dict, hold_production: bool, stages: list[Stage],
+                 label: str) -> act.Run:
+    def job_ended(name: str, job: act.Job) -> None:
+        notes = [f"{a.level}: {a.file + ':' + str(a.line) + ' ' if a.file else ''}[{a.title}] "
+                 f"{a.message.splitlines()[0]}" for a in job.annotations]
+        stages.append(Stage(f"{label}: {name}", "passed" if job.result == "succeeded" else "failed", job.seconds,
+                            notes))
+        print(f"  {'✓' if job.result == 'succeeded' else '✗'} {label}: {name} ({job.seconds:.1f} s)", flush=True)
+        for note in notes:
+            print(f"      {note}")
+
+    return act.run(event, workflow, REPO, payload=payload, repositories={LIBRARY: ROOT},
+                   env={"MLOPS_ACTIONS_STATE": str(STATE), "MLOPS_ACTIONS_ARTIFACTS": str(WORK / "artifacts")},
+                   variables={"MLOPS_HOLD_PRODUCTION": str(hold_production).lower()}, on_job_end=job_ended)
 
 
-def report(stage: Stage, run: act.Run, seconds: float) -> bool:
-    [job] = run.jobs.values() or [act.Job()]
-    passed = run.returncode == 0 and job.result == "succeeded"
-    as_expected = passed == stage.expect_success
-    print(f"\n{stage.name}: {'passed' if passed else 'failed'} in {seconds:.1f} s"
-          f"{'' if as_expected else '  (NOT as expected)'}")
-    for note in job.annotations:
-        where = ":".join(str(part) for part in (note.file, note.line, note.col) if part)
-        print(f"  {note.level}: {where} [{note.title}] {note.message.splitlines()[0]}")
-    outputs = job.outputs
-    if "violations" in outputs:
-        print(f"  flake8 violations: {outputs['violations']}; tests: {outputs.get('passed', '?')} passed, "
-              f"{outputs.get('failed', '?')} failed; coverage: {outputs.get('coverage') or 'n/a'}%")
-    if not as_expected:
-        print("\n".join(f"  | {line}" for line in job.lines[-60:]))
-    return as_expected
+def release(change: Change, hold_production: bool, stages: list[Stage]) -> bool:
+    """Open a pull request with `change`, merge it if it passes, and run CI and CD; True if all went as
+    the change expects."""
+    print(f"\nPull request {change.branch}: {change.message}")
+    git("checkout", "-q", "-b", change.branch, "main")
+    path = REPO / change.file
+    text = path.read_text()
+    assert change.old in text, f"the demo's change no longer applies to {change.file}"
+    path.write_text(text.replace(change.old, change.new, 1))
+    git("commit", "-qam", change.message)
+    pr = run_workflow("pull_request", ".github/workflows/pull-request.yml", {
+        "number": 1, "pull_request": {"number": 1, "title": change.message, "head": {"ref": change.branch},
+                                      "base": {"ref": "main"}}}, hold_production, stages, "Pull request")
+    if pr.returncode != 0:
+        print("  The pull request is rejected: it is not merged.")
+        return not change.pr_passes
+    git("checkout", "-q", "main")
+    git("merge", "-q", "--ff-only", change.branch)
+    print(f"Merged into main ({git('rev-parse', '--short', 'HEAD')}): CI and CD run")
+    push = run_workflow("push", ".github/workflows/ci.yml", {"ref": "refs/heads/main"}, hold_production, stages,
+                        "Push to main")
+    return (push.returncode == 0) == change.release_passes and change.pr_passes
+
+
+def production_answer() -> tuple[str, str, str]:
+    """The production endpoint's URL, model and answer to the sample request."""
+    backend = LocalBackend(STATE)
+    endpoint = backend.get_endpoint("diabetes-production")
+    if endpoint is None or endpoint.live is None:
+        return "", "", "(no production deployment)"
+    status, text, deployment = backend.invoke(endpoint.name, SAMPLE.read_bytes(), None, backend.key(endpoint.name), 30)
+    return endpoint.scoring_uri, endpoint.deployments[deployment or endpoint.live], f"{status} {text}"
+
+
+def stop() -> int:
+    backend = LocalBackend(STATE)
+    for name in backend.endpoints():
+        backend.delete_endpoint(name)
+        print(f"stopped {name}")
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--break", dest="breaking", choices=["lint", "test"],
-                        help="make the pull request break flake8 or a unit test (it must be rejected)")
+    parser.add_argument("command", nargs="?", choices=["run", "stop"], default="run",
+                        help="run the pipeline (default), or stop the endpoints it left serving")
+    parser.add_argument("--break", dest="breaking", choices=sorted(BREAKS), help="an unhappy path to show")
+    parser.add_argument("--hold-production", action="store_true",
+                        help="do not approve production: CD stops after staging")
     args = parser.parse_args()
+    if args.command == "stop":
+        return stop()
 
-    repo = WORK / "example-project"
-    subprocess.run(["rm", "-rf", str(repo)], check=True)
-    act.copy_repository(ROOT / "example-project", repo)
-    payload = open_pull_request(repo, args.breaking)
-    stages = [Stage("Pull request: lint and unit tests", "pull_request", ".github/workflows/pull-request.yml",
-                    payload, expect_success=args.breaking is None)]
+    started = time.monotonic()
+    stop()  # a previous demo's endpoints
+    shutil.rmtree(WORK, ignore_errors=True)
+    act.copy_repository(ROOT / "example-project", REPO)
+    print(f"Example project: {REPO} (a repository of its own)\nmlops-actions:   {ROOT} (as {LIBRARY})\n"
+          f"Local backend:   {STATE}\nProduction approval: "
+          + ("held (--hold-production)" if args.hold_production else "given by you, running the demo"))
+    stages: list[Stage] = []
+    changes = [BREAKS[args.breaking]] if args.breaking else [HAPPY]
+    if args.breaking == "smoke":
+        changes.insert(0, HAPPY)  # a good release first, for production to keep
+    ok = all([release(change, args.hold_production, stages) for change in changes])
+    total = time.monotonic() - started
 
-    print(f"Example project: {repo}\nmlops-actions: {ROOT} (as {LIBRARY})")
-    rows, ok = [], True
+    print("\n| Stage | Outcome | Wall time | Share |\n|---|---|---|---|")
     for stage in stages:
-        started = time.monotonic()
-        run = act.run(stage.event, stage.workflow, repo, payload=stage.payload, repositories={LIBRARY: ROOT},
-                      env={"MLOPS_ACTIONS_ARTIFACTS": str(WORK / "artifacts")})
-        seconds = time.monotonic() - started
-        stage_ok = report(stage, run, seconds)
-        ok &= stage_ok
-        rows.append((stage.name, "passed" if (run.returncode == 0) else "rejected", seconds))
-
-    print("\n| Stage | Outcome | Wall time |\n|---|---|---|")
-    for name, outcome, seconds in rows:
-        print(f"| {name} | {outcome} | {seconds:.1f} s |")
-    print(f"\nArtifacts (test reports): {WORK / 'artifacts'}")
-    print("Everything behaved as expected." if ok else "Something did NOT behave as expected (see above).")
+        print(f"| {stage.name} | {stage.outcome} | {stage.seconds:.1f} s | {100 * stage.seconds / total:.0f}% |")
+    print(f"| Total (with set-up and git) | | {total:.1f} s | 100% |")
+    found = LocalBackend(STATE).client.search_model_versions("name='diabetes-classifier'") if STATE.exists() else []
+    versions = sorted(str(v.version) for v in found)
+    print(f"\nRegistered model versions: {', '.join(versions) or 'none'}")
+    uri, model, answer = production_answer() if STATE.exists() else ("", "", "(nothing deployed)")
+    print(f"Production endpoint: {uri or 'none'}" + (f" serving {model}" if model else ""))
+    print(f"Sample prediction: {json.loads(SAMPLE.read_text())['input_data']['data']} -> {answer}")
+    if uri:
+        print("The endpoints keep serving; stop them with: scripts/demo stop")
+    print("\nEverything behaved as expected." if ok else "\nSomething did NOT behave as expected (see above).")
+    (WORK / "report.json").write_text(json.dumps({  # for the tests, and for anyone who wants the figures
+        "ok": ok, "seconds": total, "stages": [dataclasses.asdict(stage) for stage in stages],
+        "versions": versions, "production": {"uri": uri, "model": model, "answer": answer}}, indent=2))
     return 0 if ok else 1
 
 

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -47,12 +49,12 @@ class Job:
     annotations: list[Annotation] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # every step output seen (one line each), last wins
+    started: float = 0.0  # time.monotonic() of its first and last lines
+    finished: float = 0.0
 
-    def errors(self) -> list[Annotation]:
-        return [a for a in self.annotations if a.level == "error"]
-
-    def warnings(self) -> list[Annotation]:
-        return [a for a in self.annotations if a.level == "warning"]
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
 
 
 @dataclass
@@ -72,11 +74,17 @@ def parse_annotation(level: str, props: str | None, message: str) -> Annotation:
 def parse(output: str) -> dict[str, Job]:
     jobs: dict[str, Job] = {}
     for raw in output.splitlines():
-        match = LINE.match(raw)
-        if not match:
-            continue
-        job, text = jobs.setdefault(match["job"], Job()), match["text"]
+        feed(jobs, raw, 0.0)
+    return jobs
+
+
+def feed(jobs: dict[str, Job], raw: str, now: float) -> str | None:
+    """Take one line of act's output into `jobs`; return the name of the job it belongs to."""
+    match = LINE.match(raw)
+    if match:
+        job, text = jobs.setdefault(match["job"], Job(started=now)), match["text"]
         job.lines.append(text)
+        job.finished = now
         if command := COMMAND.match(text):
             job.annotations.append(parse_annotation(command["level"], command["props"], command["message"]))
         elif output := OUTPUT.match(text):
@@ -87,7 +95,8 @@ def parse(output: str) -> dict[str, Job]:
             job.result = "succeeded"
         elif "🏁  Job failed" in text:
             job.result = "failed"
-    return jobs
+        return match["job"]
+    return None
 
 
 def act_binary() -> str:
@@ -98,9 +107,10 @@ def act_binary() -> str:
 
 def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job: str | None = None,
         repositories: dict[str, Path] | None = None, env: dict[str, str] | None = None,
-        timeout: float = 600) -> Run:
+        variables: dict[str, str] | None = None, on_job_end=None, timeout: float = 900) -> Run:
     """Run `workflow` (relative to `repo`) for `event`. The runner's Python is this one; `repositories`
-    maps `owner/name@ref` to local folders; `env` is added to the jobs' environment."""
+    maps `owner/name@ref` to local folders; `env` is added to the jobs' environment; `variables` are the
+    `vars` context. `on_job_end(name, job)` is called as each job ends."""
     environ = {key: value for key, value in os.environ.items()
                if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
     environ.update(env or {}, ACT_DISABLE_VERSION_CHECK="1",
@@ -114,14 +124,27 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
     for index, (action, folder) in enumerate((repositories or {}).items()):
         # act copies a mapped folder whole: hand it the repository's files only, not its .venv
         command += ["--local-repository", f"{action}={copy_files(folder, scratch / str(index))}"]
+    for name, value in (variables or {}).items():
+        command += ["--var", f"{name}={value}"]
     if job:
         command += ["-j", job]
+    jobs: dict[str, Job] = {}
+    output = []
     try:
-        result = subprocess.run(command, cwd=repo, env=environ, capture_output=True, text=True, timeout=timeout)
+        process = subprocess.Popen(command, cwd=repo, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        for line in process.stdout:  # streamed, so that each job's wall time is measured here
+            output.append(line)
+            name = feed(jobs, line.rstrip("\n"), time.monotonic())
+            if name and on_job_end and jobs[name].result and "🏁" in line:
+                on_job_end(name, jobs[name])
+        returncode = process.wait()
+        killer.cancel()
     finally:
         shutil.rmtree(scratch)
-    output = result.stdout + result.stderr
-    return Run(result.returncode, output, parse(output))
+    return Run(returncode, "".join(output), jobs)
 
 
 def copy_files(source: Path, target: Path) -> Path:
