@@ -4,6 +4,7 @@ zizmor and GitHub's schema, --check, init, and one clear error for each kind of 
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,65 @@ def test_init_writes_a_starter_that_generates(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="a file that exists"):
         starter.run(Inputs.read(starter.INPUTS, {}, environ={}))
     assert starter.run(Inputs.read(starter.INPUTS, {"force": "true"}, environ={})) == 0
+
+
+def tagged_clone(tmp_path: Path) -> tuple[Path, str]:
+    """A clone of mlops-actions (here: a repository with one commit) that has the tag v1.2.0."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    run = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],  # noqa
+                                       cwd=clone, check=True, capture_output=True, text=True).stdout.strip()
+    run("init", "-q")
+    (clone / "action.yml").write_text("name: x\n")
+    run("add", "-A")
+    run("commit", "-qm", "x")
+    run("tag", "-a", "v1.2.0", "-m", "v1.2.0")
+    return clone, run("rev-parse", "HEAD")
+
+
+def test_the_library_can_be_pinned_by_the_sha_its_tag_points_to(tmp_path):
+    clone, sha = tagged_clone(tmp_path)
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project, ignore=shutil.ignore_patterns(".github"))
+    config = project / "mlops.yml"
+    config.write_text(config.read_text().replace("  ref: v1\n", "  ref: v1.2.0\n  pin: sha\n"))
+    assert run_generate(config, **{"library-clone": str(clone)}) == 0
+    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
+    assert f"uses: OWNER/mlops-actions/actions/register-model@{sha} # v1.2.0\n" in ci
+    assert "unpinned-uses" not in (project / ".github" / "zizmor.yml").read_text()  # nothing to allow
+    assert run_generate(config, check="true", **{"library-clone": str(clone)}) == 0
+    config.write_text(config.read_text().replace("ref: v1.2.0", "ref: v9.9.9"))
+    with pytest.raises(InputError, match="a folder where the tag v9.9.9 cannot be resolved"):
+        run_generate(config, **{"library-clone": str(clone)})
+
+
+def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):
+    """pre-commit installs the hooks' repository with pip (a wheel, not a checkout): the commands, the
+    templates and the schema must all be in it."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [hook["id"] for hook in hooks] == ["mlops-actions-lint", "mlops-actions-generate-check"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True)
+    environment = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True)
+    # the hooks' additional_dependencies (flake8, jinja2, ...), offline: this environment's packages, read
+    # after the wheel's (the editable mlops-actions here is not: its finder is not loaded from a .pth path)
+    [site] = environment.glob("lib/python*/site-packages")
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    subprocess.run([str(environment / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True)
+    project = as_repository(EXAMPLE, tmp_path / "example")
+    python = str(environment / "bin" / "python")
+    where = subprocess.run([python, "-c", "import mlops_actions; print(mlops_actions.__file__)"],
+                           capture_output=True, text=True).stdout
+    assert where.startswith(str(site))  # the wheel, not this checkout
+    for hook in hooks:
+        command = [str(environment / "bin" / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True,
+                                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert result.returncode == 0, hook["id"] + ": " + result.stdout + result.stderr
+    (project / "src" / "model" / "train.py").write_text("x=1\n")
+    lint = subprocess.run([str(environment / "bin" / "mlops-actions"), "lint"], cwd=project, capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert lint.returncode == 1 and "src/model/train.py:1:2: error [flake8 E225]" in lint.stdout

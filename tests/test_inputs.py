@@ -92,3 +92,12 @@ def test_optional_file(tmp_path):
     assert read(INPUT_NAME="setup.cfg").optional_file("name", tmp_path) == (tmp_path / "setup.cfg").resolve()
     with pytest.raises(InputError, match="no such file"):
         read(INPUT_NAME="tox.ini").optional_file("name", tmp_path)
+
+
+def test_a_renamed_input_still_works_with_a_warning(capsys):
+    declared = [Input("paths", "new", "."), Input("path", "old", ".", replaced_by="paths")]
+    inputs = Inputs.read(declared, {}, {"INPUT_PATH": "src"})
+    assert inputs["paths"] == "src"
+    assert "Input path is deprecated: Renamed to paths: use paths instead." in capsys.readouterr().out
+    both = Inputs.read(declared, {}, {"INPUT_PATH": "src", "INPUT_PATHS": "lib"})
+    assert both["paths"] == "lib"  # the new name wins

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from mlops_actions.github import ActionError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# templates/ of this repository when run from a checkout (as the actions are); inside the package when
+# installed from a wheel (pyproject.toml maps it there)
+CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = CHECKOUT_TEMPLATES if CHECKOUT_TEMPLATES.is_dir() else Path(__file__).resolve().parent / "templates"
 SCHEMA = TEMPLATES / "mlops.schema.json"
 
 

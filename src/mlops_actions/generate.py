@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from mlops_actions.pins import pinned
 
 INPUTS = [
     Input("config", "The project's config file.", "mlops.yml"),
+    Input("library-clone", "With library.pin: sha, a local clone of mlops-actions to resolve the tag in. Empty: "
+          "$MLOPS_ACTIONS_CLONE, else the checkout this command runs from."),
     Input("output", "Where the workflows go, relative to the config file's folder.", ".github/workflows"),
     Input("check", "Write nothing; fail with a diff when the workflows differ from what the config generates "
           "('true' or 'false').", "false"),
@@ -59,6 +63,20 @@ def library_action(c: dict, name: str) -> str:
     return f"{library['repository']}{path}@{library['ref']}{comment}"
 
 
+def pin_to_sha(c: dict, inputs: Inputs) -> None:
+    """library.pin: sha -> the commit library.ref (a tag) points to in a local clone, offline."""
+    library = c["library"]
+    if library["pin"] != "sha" or len(library["ref"]) == 40:
+        return
+    clone = Path(inputs["library-clone"] or os.environ.get("MLOPS_ACTIONS_CLONE") or Path(__file__).parents[2])
+    result = subprocess.run(["git", "-C", str(clone), "rev-parse", "--verify", "--quiet",
+                             f"refs/tags/{library['ref']}^{{commit}}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise inputs.error("library-clone", f"a folder where the tag {library['ref']} cannot be resolved",
+                           "give a clone of mlops-actions that has the tag (git fetch --tags)")
+    library.update(ref=result.stdout.strip(), tag=library["ref"])
+
+
 def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
     """Each generated file's path -> its text."""
     import jinja2
@@ -89,6 +107,7 @@ def run(inputs: Inputs) -> int:
     problems = no_expressions(c)
     if problems:
         raise project_config.ConfigError(config_path, problems)
+    pin_to_sha(c, inputs)
     output = config_path.parent / (inputs["output"] or ".github/workflows")
     rendered = render(c, config_path.name, output)
     drift = []

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_actions import github
 from mlops_actions.github import ActionError
 
 TRUE = ("true", "yes", "1", "on")
@@ -24,10 +25,15 @@ class Input:
     description: str
     default: str = ""
     choices: tuple[str, ...] = ()
+    replaced_by: str = ""  # a renamed input keeps its old name, deprecated, and feeds the new one
 
     @property
     def env(self) -> str:
         return "INPUT_" + self.name.upper().replace("-", "_")
+
+    @property
+    def deprecation(self) -> str:
+        return f"Renamed to {self.replaced_by}: use {self.replaced_by} instead." if self.replaced_by else ""
 
 
 class InputError(ActionError):
@@ -57,6 +63,11 @@ class Inputs:
             if value is None:
                 value = environ.get(spec.env, spec.default)
             values[spec.name] = value.strip()
+        for spec in declared:
+            if spec.replaced_by and values[spec.name] != spec.default:
+                github.warning(f"Input {spec.name} is deprecated: {spec.deprecation}", title="Deprecated input")
+                if values[spec.replaced_by] == next(s.default for s in declared if s.name == spec.replaced_by):
+                    values[spec.replaced_by] = values[spec.name]
         inputs = cls(declared, values)
         for spec in declared:
             if spec.choices:
