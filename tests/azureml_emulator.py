@@ -51,6 +51,10 @@ class Emulator:
     deployments: dict = field(default_factory=dict)  # (endpoint, name) -> resource
     keys: dict = field(default_factory=dict)  # endpoint -> key
     environments: dict = field(default_factory=dict)  # name:version -> resource
+    computes: dict = field(default_factory=lambda: {"cpu-cluster": "AmlCompute"})  # name -> type
+    jobs: dict = field(default_factory=dict)  # name -> resource
+    job_statuses: dict = field(default_factory=dict)  # name -> the statuses it goes through, one per GET
+    failing_jobs: dict = field(default_factory=dict)  # name or "*" -> (status, code, message)
     operations: dict = field(default_factory=dict)  # id -> status body
     scorers: dict = field(default_factory=dict)  # (endpoint, deployment) -> fn(body) -> (status, json)
     failing_deployments: dict = field(default_factory=dict)  # deployment name -> (code, message)
@@ -154,6 +158,14 @@ class Emulator:
             return self.route_models(method, parts[1:], query, body)
         if parts[0] == "onlineEndpoints":
             return self.route_endpoints(method, parts[1:], body)
+        if parts[0] == "computes" and len(parts) == 2 and method == "GET":
+            if parts[1] not in self.computes:
+                return self.missing("compute", parts[1])
+            return 200, {"id": f"{self.ws_id}/computes/{parts[1]}", "name": parts[1], "location": LOCATION,
+                         "properties": {"computeType": self.computes[parts[1]], "provisioningState": "Succeeded",
+                                        "properties": {"vmSize": "STANDARD_DS3_V2"}}}, {}
+        if parts[0] == "jobs" and len(parts) >= 2:
+            return self.route_jobs(method, parts[1], parts[2:], body)
         if parts[0] == "environments" and len(parts) == 4 and method in ("GET", "PUT"):
             return self.route_environment(method, parts[1], parts[3], body)
         return 404, {"error": {"code": "NotEmulated", "message": f"{method} {rest} is not emulated"}}, {}
@@ -188,6 +200,31 @@ class Emulator:
                                       "name": version, "properties": body.get("properties", {})}
         found = self.environments.get(key)
         return (200, found, {}) if found else self.missing("environment", key)
+
+    def fail_job(self, status: str = "Failed", code: str = "UserError",
+                 message: str = "Execution failed: train.py exited with 1", name: str = "*") -> None:
+        """Make job `name` (every job, by default) end with `status`."""
+        self.failing_jobs[name] = (status, code, message)
+
+    def route_jobs(self, method, name, rest, body):
+        """Command jobs: each GET moves a job one status on (Queued, Running, then its end)."""
+        if method == "PUT":
+            ending = self.failing_jobs.get(name) or self.failing_jobs.get("*")
+            self.job_statuses[name] = ["Queued", "Running", ending[0] if ending else "Completed"]
+            properties = {**body.get("properties", {}), "status": "NotStarted", "services": {"Studio": {
+                "endpoint": f"https://ml.azure.com/runs/{name}?wsid={self.ws_id}", "jobServiceType": "Studio"}}}
+            self.jobs[name] = {"id": f"{self.ws_id}/jobs/{name}", "name": name, "properties": properties}
+            return 201, self.jobs[name], {}
+        if name not in self.jobs:
+            return self.missing("job", name)
+        if method == "POST" and rest == ["cancel"]:
+            self.job_statuses[name] = ["Canceled"]
+            return 202, None, self.operation("Succeeded")
+        if method == "GET" and not rest:
+            statuses = self.job_statuses[name]
+            self.jobs[name]["properties"]["status"] = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+            return 200, self.jobs[name], {}
+        return self.missing("route", "/".join(rest))
 
     def route_endpoints(self, method, parts, body):
         name = parts[0]

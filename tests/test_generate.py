@@ -95,8 +95,8 @@ def test_check_catches_a_hand_edit(tmp_path, capsys):
 
 
 def test_a_hostile_value_stays_data(tmp_path):
-    """A training command is the user's own command: it reaches the step through env:, quoted, and run:
-    stays fixed text. A model name that is not a name is refused."""
+    """A training command is the user's own command: it reaches the train action as a quoted input (never
+    inside run:), and it is passed on as data."""
     project = tmp_path / "project"
     shutil.copytree(GOLDEN / "local", project, ignore=shutil.ignore_patterns(".github"))
     config = project / "mlops.yml"
@@ -105,8 +105,10 @@ def test_a_hostile_value_stays_data(tmp_path):
         "  train: python -m model.train --model-output outputs/model --metrics-output outputs/metrics.json",
         "  train: " + yaml.safe_dump(hostile, default_style='"').strip()))
     assert run_generate(config) == 0
-    train = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["train"]["steps"][3]
-    assert train == {"name": "Train", "env": {"TRAIN_COMMAND": hostile}, "run": 'bash -c "$TRAIN_COMMAND"'}
+    steps = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["train"]["steps"]
+    [train] = [step for step in steps if step.get("name") == "Train"]
+    assert train["with"]["command"] == hostile and train["uses"].startswith("OWNER/mlops-actions/actions/train@")
+    assert all("run" not in step or "$(curl" not in step["run"] for step in steps)
 
 
 @pytest.mark.parametrize("edit, message", [

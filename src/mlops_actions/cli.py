@@ -19,6 +19,7 @@ COMMANDS = {
     "lint": ("lint", "Lint with flake8; each violation becomes an annotation."),
     "unit-test": ("unit_test", "Run pytest with JUnit XML and coverage; each failure becomes an annotation."),
     "pr-check": ("pr_check", "Lint, then unit tests; both always run."),
+    "train": ("train", "Run the training on the runner (tracked in MLflow) or as an Azure ML command job."),
     "register-model": ("register", "Check a metrics gate and register a model version (idempotent)."),
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),

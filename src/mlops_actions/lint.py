@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
+import contextlib
+import io
+import os
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +58,28 @@ def parse(output: str, base: Path) -> tuple[list[Violation], list[str]]:
     return violations, other
 
 
+def flake8(options: list[str], paths: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run flake8 in this process (a second interpreter would cost more than the linting of a small
+    project), in `cwd`, where it finds the project's config; returns (exit code, report, messages)."""
+    from flake8.main.application import Application
+
+    application, messages, previous = Application(), io.StringIO(), os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder, "report")
+        try:
+            os.chdir(cwd)
+            with contextlib.redirect_stdout(messages), contextlib.redirect_stderr(messages):
+                # no "--" before the paths: flake8's two-pass parsing mistakes options for paths after it
+                safe = [f"./{path}" if path.startswith("-") else path for path in paths]
+                application.run([*options, f"--output-file={report}", *safe])
+            code = application.exit_code()
+        except SystemExit as exc:  # flake8's own argument errors
+            code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            os.chdir(previous)
+        return code, report.read_text() if report.is_file() else "", messages.getvalue()
+
+
 def summary(violations: list[Violation], paths: list[str], failing: bool) -> str:
     if not violations:
         return f"### ✅ flake8: no violations\nLinted: `{' '.join(paths)}`"
@@ -87,21 +112,20 @@ def run(inputs: Inputs) -> int:
     failing = inputs.flag("fail-on-violations")
     environment.require("lint")
 
-    command = [sys.executable, "-m", "flake8", *extra]
+    arguments = [*extra]
     if config:
-        command.append(f"--config={config}")
+        arguments.append(f"--config={config}")
     if max_line_length:
-        command.append(f"--max-line-length={max_line_length}")
-    command += [f"--format={FORMAT}", "--", *paths]
+        arguments.append(f"--max-line-length={max_line_length}")
     with github.group(f"flake8 {' '.join(paths)} (in {github.relative_to_workspace(base)})"):
-        result = subprocess.run(command, cwd=base, capture_output=True, text=True)
-    violations, other = parse(result.stdout, base)
-    if result.returncode not in (0, 1) or (result.returncode == 1 and not violations):
-        raise github.ActionError("flake8 did not run", f"flake8 exited with {result.returncode}: "
-                                 f"{(result.stderr or chr(10).join(other)).strip()[-2000:]}\nFix: check "
+        returncode, report, messages = flake8([*arguments, f"--format={FORMAT}"], paths, base)
+    violations, other = parse(report, base)
+    if returncode not in (0, 1) or (returncode == 1 and not violations):
+        raise github.ActionError("flake8 did not run", f"flake8 exited with {returncode}: "
+                                 f"{(messages or chr(10).join(other)).strip()[-2000:]}\nFix: check "
                                  "flake8-config and flake8-args.")
-    if result.stderr.strip():
-        print(result.stderr.rstrip(), file=sys.stderr)
+    if messages.strip():
+        print(messages.rstrip(), file=sys.stderr)
 
     level = "error" if failing else "warning"
     for v in violations:

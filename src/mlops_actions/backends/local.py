@@ -46,6 +46,7 @@ class LocalBackend:
 
     def __init__(self, state: Path):
         self.state = state
+        self.tracking_uri = f"sqlite:///{state / 'mlflow.db'}"  # runs and registry, one store
         self._client = None
 
     # -- the registry ------------------------------------------------------------------------------
@@ -57,8 +58,7 @@ class LocalBackend:
             from mlflow import MlflowClient
 
             self.state.mkdir(parents=True, exist_ok=True)
-            uri = f"sqlite:///{self.state / 'mlflow.db'}"
-            self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
     def _version(self, found) -> ModelVersion:

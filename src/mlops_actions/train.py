@@ -1,0 +1,150 @@
+"""The train job: the project's training, on the runner or as an Azure ML command job.
+
+On the runner (the default, for small models and the local backend) the command runs in an MLflow run
+of the same store the local registry uses: its metrics file is logged, and a training script that calls
+mlflow.start_run() logs into that run. On Azure ML (backend azureml with compute or job-file) a command
+job is submitted and followed until it ends; a failed or cancelled job fails the step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.inputs import Input, Inputs
+from mlops_actions.register import runner_tags
+
+INPUTS = [
+    Input("command", "The training command, run from working-directory (on the runner with bash; on Azure ML "
+          "as the command job's command). Empty with job-file: the file's."),
+    Input("working-directory", "Folder to run the training in, relative to the repository root.", "."),
+    Input("model-output", "Where the training writes the model. On Azure ML its last part names the job's "
+          "output that holds it ('model' for outputs/model).", "outputs/model"),
+    Input("metrics-file", "Where the training writes its metrics (JSON); logged to the run. Empty: none.",
+          "outputs/metrics.json"),
+    Input("experiment", "The experiment the run belongs to. Empty: the repository's name."),
+    Input("compute", "azureml backend: the compute cluster to run on as a command job. Empty (and no "
+          "job-file): train on the runner."),
+    Input("job-file", "azureml backend: an Azure ML CLI v2 command job YAML to submit (inputs override it)."),
+    Input("environment", "azureml backend: the job's environment, e.g. azureml:sklearn-env:2."),
+    Input("timeout-minutes", "azureml backend: how long to wait for the job; it is cancelled after that.", "120"),
+    *backends.INPUTS,
+]
+OUTPUTS = {
+    "model-path": "The trained model: a folder on the runner, or azureml://jobs/<job>/outputs/<output> on Azure ML.",
+    "metrics-file": "The metrics file (on the runner).",
+    "run-id": "The MLflow run (local backend) or Azure ML job the training ran as.",
+    "job-name": "azureml backend: the command job's name.",
+    "job-url": "azureml backend: the job in Azure ML studio.",
+}
+FINISHED = {"Completed", "Failed", "Canceled", "NotResponding"}
+
+
+def experiment_name(inputs: Inputs) -> str:
+    return inputs["experiment"] or os.environ.get("GITHUB_REPOSITORY", "").rsplit("/", 1)[-1] or "mlops-actions"
+
+
+def metrics_of(path: Path) -> dict[str, float]:
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))} \
+        if isinstance(metrics, dict) else {}
+
+
+def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
+    """Run the command in an MLflow run of the local store (local backend), or bare (azureml)."""
+    command = inputs["command"]
+    if not command:
+        raise inputs.error("command", "empty", "give the training command, e.g. 'python train.py'")
+    metrics_file = base / inputs["metrics-file"] if inputs["metrics-file"] else None
+    env, run, client = dict(os.environ), None, None
+    if inputs["backend"] == "local":
+        environment.require("local")
+        from mlops_actions.backends.local import LocalBackend
+
+        backend = LocalBackend(backends.state_dir(inputs))
+        client = backend.client
+        name = experiment_name(inputs)
+        found = client.get_experiment_by_name(name)
+        experiment = found.experiment_id if found else client.create_experiment(
+            name, artifact_location=(backend.state / "artifacts" / name).as_uri())
+        run = client.create_run(experiment, tags={**runner_tags(), "mlops-actions.command": command})
+        env.update(MLFLOW_TRACKING_URI=backend.tracking_uri, MLFLOW_RUN_ID=run.info.run_id,
+                   MLFLOW_EXPERIMENT_ID=experiment, MLFLOW_DISABLE_TELEMETRY="true")
+    with github.group(f"Training: {command}"):
+        returncode = subprocess.run(["bash", "-c", command], cwd=base, env=env).returncode
+    metrics = metrics_of(metrics_file) if metrics_file else {}
+    if client:
+        for key, value in metrics.items():
+            client.log_metric(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id, "FINISHED" if returncode == 0 else "FAILED")
+    if returncode != 0:
+        raise github.ActionError("Training failed", f"the training command exited with {returncode} (see the log "
+                                 "above); nothing was registered.")
+    model = base / inputs["model-output"]
+    if not model.exists():
+        raise inputs.error("model-output", "not written by the training", "point it at where the training "
+                           "saves the model")
+    if metrics_file and not metrics_file.is_file():
+        raise inputs.error("metrics-file", "not written by the training", "point it at the metrics the training "
+                           "writes, or leave it empty")
+    github.add_summary("### 🏋️ Trained on the runner\n\n" + github.markdown_table(
+        ["Metric", "Value"], [[key, value] for key, value in metrics.items()]) if metrics else
+        "### 🏋️ Trained on the runner")
+    return {"model-path": str(model), "metrics-file": str(metrics_file or ""),
+            "run-id": run.info.run_id if run else "", "job-name": "", "job-url": ""}
+
+
+def status_of(job) -> str:
+    return str(getattr(job.status, "value", job.status))  # the SDK's JobStatus, or a plain string
+
+
+def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
+    """Submit a command job, follow it until it ends, and fail when it did not complete."""
+    environment.require("azureml")
+    timeout = inputs.number("timeout-minutes", low=1, integer=True) * 60
+    backend = backends.connect(inputs)
+    job_file = inputs.optional_file("job-file", base)
+    if not job_file and not (inputs["command"] and inputs["environment"]):
+        raise inputs.error("environment" if inputs["command"] else "command", "empty",
+                           "give command and environment (or a job-file) for an Azure ML command job")
+    output = Path(inputs["model-output"]).name  # the job's output that holds the model
+    job = backend.command_job(job_file, inputs["command"], inputs["environment"], inputs["compute"],
+                              experiment_name(inputs), output)
+    with github.group(f"Azure ML job {job.name}: {job.studio_url}"):
+        status, started, last = status_of(job), time.monotonic(), None
+        while status not in FINISHED:
+            if status != last:
+                print(f"{time.strftime('%H:%M:%S')} {job.name}: {status}", flush=True)
+                last = status
+            if time.monotonic() - started > timeout:
+                backend.cancel_job(job.name)
+                raise github.ActionError("Training timed out", f"job {job.name} was still {status} after "
+                                         f"{timeout // 60} minutes and was cancelled: {job.studio_url}")
+            time.sleep(backend.poll_seconds)
+            job = backend.get_job(job.name)
+            status = status_of(job)
+        print(f"{time.strftime('%H:%M:%S')} {job.name}: {status}", flush=True)
+    if status != "Completed":
+        raise github.ActionError(f"Training job {status.lower()}", f"Azure ML job {job.name} ended {status}: "
+                                 f"{backend.job_error(job.name) or 'no error was recorded'}. Logs: {job.studio_url}")
+    model = f"azureml://jobs/{job.name}/outputs/{output}"
+    github.add_summary(f"### 🏋️ Trained as Azure ML job [`{job.name}`]({job.studio_url})\n\nModel: `{model}`")
+    return {"model-path": model, "metrics-file": "", "run-id": job.name, "job-name": job.name,
+            "job-url": job.studio_url or ""}
+
+
+def run(inputs: Inputs) -> int:
+    base = inputs.directory("working-directory")
+    on_azure = inputs["backend"] == "azureml" and bool(inputs["compute"] or inputs["job-file"])
+    if not on_azure and (inputs["compute"] or inputs["job-file"]):
+        raise inputs.error("compute" if inputs["compute"] else "job-file", "set with the local backend",
+                           "set backend to azureml to train on Azure ML, or leave it empty to train on the runner")
+    github.set_outputs(on_azureml(inputs, base) if on_azure else on_runner(inputs, base))
+    return 0

@@ -1,0 +1,133 @@
+"""The train job: on the runner inside an MLflow run of the local store; on Azure ML as a command job,
+against the loopback emulator."""
+
+import json
+import sys
+
+import pytest
+
+import models
+from azureml_emulator import Emulator
+from mlops_actions import github, train
+from mlops_actions.backends import azureml
+from mlops_actions.backends.local import LocalBackend
+from mlops_actions.inputs import InputError, Inputs
+
+SCRIPT = """import json, sys
+sys.path.insert(0, {fixture!r})
+import mlflow
+from train import train
+with mlflow.start_run():  # resumes the run the action opened
+    mlflow.log_param("C", 1.0)
+    metrics = train("out/model")
+json.dump(metrics, open("out/metrics.json", "w"))
+"""
+
+
+def call(**flags):
+    return train.run(Inputs.read(train.INPUTS, flags, environ={}))
+
+
+@pytest.fixture
+def project(runner, tmp_path):
+    (runner.workspace / "train.py").write_text(SCRIPT.format(fixture=str(models.FIXTURE)))
+    return runner.workspace
+
+
+def test_on_the_runner_the_training_is_an_mlflow_run_of_the_local_store(project, runner, tmp_path):
+    state = tmp_path / "state"
+    assert call(command=f"{sys.executable} train.py", **{
+        "model-output": "out/model", "metrics-file": "out/metrics.json", "experiment": "diabetes",
+        "state-dir": str(state)}) == 0
+    outputs = runner.outputs()
+    assert outputs["model-path"] == str(project / "out" / "model") and (project / "out/model/MLmodel").is_file()
+    client = LocalBackend(state).client
+    run = client.get_run(outputs["run-id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"C": "1.0"}  # logged by the training script itself, into the same run
+    assert run.data.metrics == json.loads((project / "out" / "metrics.json").read_text())
+    assert client.get_experiment(run.info.experiment_id).name == "diabetes"
+    assert "Trained on the runner" in runner.summary()
+
+
+def test_a_failing_command_fails_the_step_and_the_run(project, runner, tmp_path):
+    state = tmp_path / "state"
+    with pytest.raises(github.ActionError, match="the training command exited with 3"):
+        call(command="exit 3", **{"state-dir": str(state), "experiment": "failing"})
+    client = LocalBackend(state).client
+    [run] = client.search_runs([client.get_experiment_by_name("failing").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_a_model_the_training_did_not_write_is_an_error(project, runner, tmp_path):
+    with pytest.raises(InputError, match="'model-output' is 'nowhere': not written by the training"):
+        call(command="true", **{"model-output": "nowhere", "metrics-file": "", "state-dir": str(tmp_path / "s")})
+
+
+def test_azure_inputs_with_the_local_backend_are_refused(project):
+    with pytest.raises(InputError, match="'compute' is 'cpu-cluster': set with the local backend"):
+        call(command="python train.py", compute="cpu-cluster")
+
+
+@pytest.fixture
+def azure(monkeypatch, runner):
+    emulator = Emulator()
+    server, url = emulator.serve()
+    monkeypatch.setenv(azureml.EMULATOR, url)
+    monkeypatch.setattr(azureml.AzureMLBackend, "poll_seconds", 0)
+    yield emulator
+    server.shutdown()
+
+
+def on_azure(emulator, **flags):
+    return call(backend="azureml", **{"subscription-id": emulator.subscription, "resource-group": "rg",
+                                      "workspace": "ws", **flags})
+
+
+def test_a_command_job_is_followed_until_it_completes(azure, runner, capsys):
+    assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster") == 0
+    outputs = runner.outputs()
+    [name] = azure.jobs
+    assert outputs["job-name"] == name and outputs["model-path"] == f"azureml://jobs/{name}/outputs/model"
+    assert outputs["job-url"].startswith(f"https://ml.azure.com/runs/{name}")
+    job = azure.jobs[name]["properties"]
+    assert (job["jobType"], job["command"]) == ("Command", "python train.py")
+    assert job["computeId"].endswith("/computes/cpu-cluster")
+    out = capsys.readouterr().out
+    assert out.index(f"{name}: Queued") < out.index(f"{name}: Running") < out.index(f"{name}: Completed")
+
+
+@pytest.mark.parametrize("ending", ["Failed", "Canceled"])
+def test_a_failed_or_cancelled_job_fails_the_step(azure, runner, ending):
+    azure.fail_job(ending)
+    with pytest.raises(github.ActionError) as caught:
+        on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster")
+    [name] = azure.jobs
+    assert caught.value.title == f"Training job {ending.lower()}"
+    assert f"Azure ML job {name} ended {ending}" in str(caught.value)
+    assert "model-path" not in runner.outputs()
+
+
+def test_a_job_file_that_is_not_a_command_job_submits_nothing(azure, runner, tmp_path):
+    (tmp_path / "pipeline.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\ntype: pipeline\n"
+        "jobs:\n  step:\n    type: command\n    command: echo hi\n    environment: azureml:sklearn:1\n")
+    with pytest.raises(github.ActionError, match="defines a pipeline job; train submits command jobs"):
+        on_azure(azure, **{"job-file": str(tmp_path / "pipeline.yml")})
+    assert azure.calls("PUT") == []
+
+
+def test_a_missing_compute_submits_nothing(azure, runner):
+    with pytest.raises(github.ActionError, match="compute gpu-cluster does not exist in workspace ws; nothing"):
+        on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="gpu-cluster")
+    assert azure.calls("PUT") == []
+
+
+def test_a_command_job_file_is_the_base(azure, runner, tmp_path):
+    (tmp_path / "job.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\ntype: command\n"
+        "command: python train.py --epochs 1\nenvironment: azureml:sklearn:1\ncompute: azureml:cpu-cluster\n"
+        "outputs:\n  model:\n    type: uri_folder\n")
+    assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5"}) == 0
+    [job] = azure.jobs.values()
+    assert job["properties"]["command"] == "python train.py --epochs 5"
