@@ -24,6 +24,7 @@ COMMANDS = {
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
+    "monitor": ("monitor", "Compare what an endpoint served with its training data (PSI, KS), and its health."),
     "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),

@@ -20,6 +20,7 @@ MODULES = {
     "azureml": ("azure.ai.ml", "azure.identity", "yaml"),
     "schema": ("jsonschema",),
     "generate": ("jinja2", "jsonschema", "yaml"),
+    "monitor": ("numpy", "pandas", "scipy", "matplotlib"),
 }
 
 

@@ -3,7 +3,8 @@
 As an Azure ML managed online endpoint does: key authentication (Authorization: Bearer <key>), traffic
 split by weight, the `azureml-model-deployment` header to reach one deployment (even at 0%), and the
 answering deployment named in the response's `azureml-model-deployment` header. It rereads the
-endpoint's record when it changes, so traffic moves without a restart.
+endpoint's record when it changes, so traffic moves without a restart. Every scored request is logged,
+with its data, to requests.jsonl beside the record (what the monitor reads; data collection, locally).
 
     python -m mlops_actions.backends.router ENDPOINT_JSON
 """
@@ -15,10 +16,32 @@ import http.client
 import json
 import random
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FORWARDED = ("Content-Type", "Accept")
+LOGGED_BYTES = 1 << 20  # requests up to this size are kept, with their data, for the monitor
+
+
+class RequestLog:
+    """requests.jsonl beside the endpoint's record: one line per scored request."""
+
+    def __init__(self, path: Path):
+        self.path, self.lock = path, threading.Lock()
+
+    def add(self, deployment: str, status: int, milliseconds: float, body: bytes) -> None:
+        entry = {"time": time.time(), "deployment": deployment, "status": status, "ms": round(milliseconds, 3)}
+        if len(body) <= LOGGED_BYTES:
+            try:
+                data = json.loads(body).get("input_data")
+                if isinstance(data, dict) and isinstance(data.get("data"), list):
+                    entry.update(columns=data.get("columns"), rows=data["data"])
+            except (ValueError, AttributeError):
+                pass
+        with self.lock, open(self.path, "a") as out:
+            out.write(json.dumps(entry) + "\n")
 
 
 class Record:
@@ -47,7 +70,7 @@ def choose(record: dict, asked: str | None) -> tuple[str | None, str]:
     return random.choices(names, weights=shares)[0], ""
 
 
-def handler_for(record: Record):
+def handler_for(record: Record, log: RequestLog):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes: do not wait for an ACK between them
@@ -80,6 +103,7 @@ def handler_for(record: Record):
             name, why = choose(data, self.headers.get("azureml-model-deployment"))
             if name is None:
                 return self.error(404, why)
+            started = time.perf_counter()
             try:
                 upstream = http.client.HTTPConnection("127.0.0.1", data["deployments"][name]["port"], timeout=120)
                 headers = {key: self.headers[key] for key in FORWARDED if self.headers.get(key)}
@@ -87,7 +111,9 @@ def handler_for(record: Record):
                 response = upstream.getresponse()
                 answer = response.read()
             except OSError as exc:
+                log.add(name, 502, (time.perf_counter() - started) * 1000, body)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
+            log.add(name, response.status, (time.perf_counter() - started) * 1000, body)
             self.reply(response.status, answer, {"Content-Type": response.getheader("Content-Type", "application/json"),
                                                  "azureml-model-deployment": name})
 
@@ -100,7 +126,8 @@ def handler_for(record: Record):
 def main(argv: list[str] | None = None) -> None:
     [path] = argv if argv is not None else sys.argv[1:]
     record = Record(Path(path))
-    server = ThreadingHTTPServer(("127.0.0.1", record.get()["port"]), handler_for(record))
+    log = RequestLog(Path(path).with_name("requests.jsonl"))
+    server = ThreadingHTTPServer(("127.0.0.1", record.get()["port"]), handler_for(record, log))
     server.daemon_threads = True
     server.serve_forever()
 

@@ -1,0 +1,185 @@
+"""The monitor job: is the endpoint still serving the data it was trained on, and serving it well?
+
+Local backend: the data the endpoint served (its router logs every request) against the training data,
+feature by feature: the population stability index (PSI, on the training data's deciles) and the
+two-sample Kolmogorov-Smirnov test; and the endpoint's request count, error rate and latency. A job
+summary with a table, a PNG chart, and a failure (or a warning) above the thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("endpoint-name", "The online endpoint to watch."),
+    Input("training-data", "The data the model was trained on: a CSV file with the feature columns."),
+    Input("features", "The features to compare, separated by spaces or commas. Empty: every column the "
+          "requests and the training data share."),
+    Input("window-hours", "Only requests of the last this many hours. Empty: every logged request."),
+    Input("psi-threshold", "Drift when a feature's population stability index is above this (0-1; 0.1 is a "
+          "moderate shift, 0.2 a significant one).", "0.2"),
+    Input("ks-threshold", "Drift when a feature's Kolmogorov-Smirnov statistic is above this (0-1).", "0.2"),
+    Input("max-error-rate", "Alert when more than this share of requests failed (0-1).", "0.05"),
+    Input("max-p95-ms", "Alert when the 95th percentile latency is above this (milliseconds). Empty: none."),
+    Input("min-requests", "Fewer requests than this are too few to judge: warn, do not fail.", "30"),
+    Input("fail-on-alert", "Fail the step on drift or an alert ('true'), or only warn ('false').", "true"),
+    Input("chart", "Where to write the PNG chart (PSI per feature against the threshold).",
+          "monitoring/drift.png"),
+    *backends.INPUTS,
+]
+OUTPUTS = {
+    "drifted": "The features that drifted, space-separated.",
+    "requests": "Requests compared.",
+    "error-rate": "Share of requests that failed.",
+    "report": "A JSON report: per-feature PSI and KS, and the endpoint's figures.",
+    "chart": "The PNG chart.",
+}
+BINS = 10
+EPSILON = 1e-4
+
+
+def psi(expected, actual) -> float:
+    """Population stability index of `actual` against `expected`, on `expected`'s deciles."""
+    import numpy as np
+
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, BINS + 1)))
+    if len(edges) < 2:
+        return 0.0
+    edges[0], edges[-1] = -np.inf, np.inf
+    share = lambda values: np.clip(np.histogram(values, edges)[0] / len(values), EPSILON, None)  # noqa: E731
+    e, a = share(expected), share(actual)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def served(log: Path, since: float) -> tuple[list[dict], "object"]:
+    """The logged requests since `since`, and the rows they carried as a DataFrame."""
+    import pandas as pd
+
+    entries, frames = [], []
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        entry = json.loads(line)
+        if entry["time"] < since:
+            continue
+        entries.append(entry)
+        if entry.get("rows") and entry.get("columns"):
+            frames.append(pd.DataFrame(entry["rows"], columns=entry["columns"]))
+    return entries, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def chart(path: Path, scores: dict[str, float], threshold: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    colours = ["#d73a49" if scores[name] > threshold else "#2ea44f" for name in names]
+    figure, axes = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
+    axes.barh(names, [scores[name] for name in names], color=colours)
+    axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g}")
+    axes.set_xlabel("population stability index (served vs training data)")
+    axes.invert_yaxis()
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def run(inputs: Inputs) -> int:
+    endpoint = backends.endpoint_name(inputs)
+    psi_threshold = inputs.number("psi-threshold", low=0, high=1)
+    ks_threshold = inputs.number("ks-threshold", low=0, high=1)
+    max_error_rate = inputs.number("max-error-rate", low=0, high=1)
+    max_p95 = inputs.number("max-p95-ms", low=0)
+    window = inputs.number("window-hours", low=0)
+    min_requests = int(inputs.number("min-requests", low=1, integer=True))
+    failing = inputs.flag("fail-on-alert")
+    training_file = inputs.optional_file("training-data", Path.cwd())
+    if training_file is None:
+        raise inputs.error("training-data", "empty", "give the CSV the model was trained on")
+    if inputs["backend"] != "local":
+        raise inputs.error("backend", "azureml, which this monitor does not watch yet",
+                           "use the local backend (Azure ML model monitors are not created by this action yet)")
+    environment.require("monitor")
+    import pandas as pd
+    from scipy.stats import ks_2samp
+
+    state = backends.state_dir(inputs)
+    log = state / "endpoints" / endpoint / "requests.jsonl"
+    if not (state / "endpoints" / endpoint / "endpoint.json").is_file():
+        raise github.ActionError("Endpoint not found", f"endpoint {endpoint} does not exist in {state}. Fix: "
+                                 "deploy it first with deploy-endpoint.")
+    training = pd.read_csv(training_file)
+    entries, data = served(log, time.time() - window * 3600 if window else 0)
+    wanted = [f for f in inputs["features"].replace(",", " ").split() if f] or \
+        [c for c in data.columns if c in training.columns]
+    unknown = [f for f in wanted if f not in training.columns or f not in data.columns]
+    if unknown and entries:
+        raise inputs.error("features", f"{', '.join(unknown)} not in both the training data and the requests",
+                           "name columns both have")
+
+    rows = []
+    for feature in wanted if len(data) else []:
+        expected = training[feature].dropna().to_numpy(dtype=float)
+        actual = data[feature].dropna().to_numpy(dtype=float)
+        test = ks_2samp(expected, actual)
+        score = psi(expected, actual)
+        rows.append({"feature": feature, "psi": round(score, 4), "ks": round(float(test.statistic), 4),
+                     "p_value": float(test.pvalue), "training_mean": round(float(expected.mean()), 3),
+                     "served_mean": round(float(actual.mean()), 3),
+                     "drift": bool(score > psi_threshold or test.statistic > ks_threshold)})
+    latencies = sorted(e["ms"] for e in entries)
+    errors = sum(e["status"] >= 400 for e in entries)
+    figures = {"requests": len(entries), "rows": int(len(data)),
+               "error_rate": round(errors / len(entries), 4) if entries else 0.0,
+               "p50_ms": latencies[len(latencies) // 2] if latencies else None,
+               "p95_ms": latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] if latencies else None}
+    drifted = [row["feature"] for row in rows if row["drift"]]
+    alerts = [f"drift in {', '.join(drifted)}"] if drifted else []
+    if entries and figures["error_rate"] > max_error_rate:
+        alerts.append(f"error rate {figures['error_rate']:.1%} is above {max_error_rate:.1%}")
+    if max_p95 is not None and figures["p95_ms"] and figures["p95_ms"] > max_p95:
+        alerts.append(f"p95 latency {figures['p95_ms']:.1f} ms is above {max_p95:g} ms")
+
+    chart_path = (Path.cwd() / inputs["chart"]).resolve()
+    if rows:
+        chart(chart_path, {row["feature"]: row["psi"] for row in rows}, psi_threshold)
+    report = {"endpoint": endpoint, **figures, "features": rows, "alerts": alerts}
+    report_path = chart_path.with_suffix(".json")
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2))
+
+    too_few = len(entries) < min_requests
+    level = "warning" if too_few or not failing else "error"
+    for alert in alerts:
+        github.annotate(level, f"{endpoint}: {alert}.", title="Monitoring alert")
+    if too_few:
+        github.warning(f"{endpoint} served {len(entries)} requests, fewer than min-requests {min_requests}: too "
+                       "few to judge.", title="Monitoring")
+    github.add_summary(summary(endpoint, rows, figures, alerts, chart_path if rows else None, psi_threshold))
+    github.set_outputs({"drifted": " ".join(drifted), "requests": len(entries),
+                        "error-rate": figures["error_rate"], "report": report_path,
+                        "chart": chart_path if rows else ""})
+    return 1 if alerts and failing and not too_few else 0
+
+
+def summary(endpoint, rows, figures, alerts, chart_path, threshold) -> str:
+    head = f"### {'🚨' if alerts else '✅'} Monitoring `{endpoint}`: " + ("; ".join(alerts) if alerts else "no drift")
+    parts = [head, github.markdown_table(
+        ["Requests", "Rows", "Error rate", "p50 ms", "p95 ms"],
+        [[figures["requests"], figures["rows"], f"{figures['error_rate']:.1%}", figures["p50_ms"] or "-",
+          figures["p95_ms"] or "-"]])]
+    if rows:
+        parts.append(github.markdown_table(
+            ["Feature", "PSI", "KS", "p-value", "Training mean", "Served mean", "Drift"],
+            [[r["feature"], r["psi"], r["ks"], f"{r['p_value']:.2g}", r["training_mean"], r["served_mean"],
+              "🚨 yes" if r["drift"] else "no"] for r in rows]))
+        parts.append(f"Chart: `{chart_path}` (PSI per feature; threshold {threshold:g}).")
+    return "\n\n".join(parts)

@@ -1,0 +1,79 @@
+"""The monitor on the local backend: requests the endpoint really served, against training data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import models
+from mlops_actions import deploy, monitor, register
+from mlops_actions.backends.local import LocalBackend
+from mlops_actions.inputs import InputError, Inputs
+
+
+def call(job, state, **flags):
+    return job.run(Inputs.read(job.INPUTS, {"state-dir": str(state), **flags}, environ={}))
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    """A deployed model and its training data (glucose, bmi); the endpoint is stopped at the end."""
+    folder = tmp_path_factory.mktemp("monitor")
+    state = folder / "state"
+    call(register, state, **{"model-name": "m", "model-path": str(models.mlflow_model(folder / "model"))})
+    call(deploy, state, **{"endpoint-name": "watched", "model-name": "m"})
+    rng = np.random.default_rng(0)
+    training = pd.DataFrame({"glucose": rng.normal(110, 25, 2000).round(), "bmi": rng.normal(30, 6, 2000).round(1)})
+    training.to_csv(folder / "training.csv", index=False)
+    yield {"state": state, "folder": folder, "rng": rng}
+    LocalBackend(state).delete_endpoint("watched")
+
+
+def send(endpoint, glucose_shift: float, requests: int = 40) -> None:
+    backend = LocalBackend(endpoint["state"])
+    key = backend.key("watched")
+    for _ in range(requests):
+        rows = [[float(round(endpoint["rng"].normal(110 + glucose_shift, 25))),
+                 float(round(endpoint["rng"].normal(30, 6), 1))] for _ in range(5)]
+        body = json.dumps({"input_data": {"columns": ["glucose", "bmi"], "index": list(range(5)), "data": rows}})
+        assert backend.invoke("watched", body.encode(), None, key, 10)[0] == 200
+
+
+def watch(endpoint, runner, **flags):
+    return call(monitor, endpoint["state"], **{
+        "endpoint-name": "watched", "training-data": str(endpoint["folder"] / "training.csv"),
+        "chart": str(endpoint["folder"] / "chart.png"), **flags})
+
+
+def report(endpoint):
+    return json.loads((endpoint["folder"] / "chart.json").read_text())
+
+
+def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(endpoint, runner):
+    send(endpoint, glucose_shift=0)
+    assert watch(endpoint, runner) == 0
+    normal = {row["feature"]: row for row in report(endpoint)["features"]}
+    assert normal["glucose"]["psi"] < 0.1 and normal["bmi"]["psi"] < 0.1
+    assert runner.outputs()["drifted"] == "" and runner.outputs()["requests"] == "40"
+    assert (endpoint["folder"] / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    send(endpoint, glucose_shift=45, requests=120)  # the population changes: much higher glucose
+    assert watch(endpoint, runner, **{"window-hours": "1"}) == 1
+    shifted = {row["feature"]: row for row in report(endpoint)["features"]}
+    assert shifted["glucose"]["psi"] > 0.2 and shifted["glucose"]["ks"] > 0.2 and shifted["glucose"]["drift"]
+    assert not shifted["bmi"]["drift"]
+    assert runner.outputs()["drifted"] == "glucose" and runner.outputs()["error-rate"] == "0.0"
+    assert "🚨 Monitoring `watched`: drift in glucose" in runner.summary()
+    assert watch(endpoint, runner, **{"fail-on-alert": "false"}) == 0  # report only
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"psi-threshold": "1.5"}, "'psi-threshold' is '1.5': not a number from 0 to 1"),
+    ({"ks-threshold": "-0.1"}, "'ks-threshold' is '-0.1': not a number from 0 to 1"),
+    ({"max-error-rate": "5"}, "'max-error-rate' is '5': not a number from 0 to 1"),
+    ({"training-data": "missing.csv"}, "'training-data' is 'missing.csv': no such file"),
+])
+def test_bad_thresholds_and_inputs_are_refused(endpoint, runner, flags, message):
+    with pytest.raises(InputError, match=message):
+        watch(endpoint, runner, **flags)
