@@ -6,6 +6,9 @@ opens a pull request (lint and unit tests), merges it, and the push to main runs
 metrics gate, register) and CD (staging, then production: deploy beside the live deployment, smoke-test,
 move the traffic, smoke-test again). The production endpoint keeps serving until `scripts/demo stop`.
 
+Then production serves normal traffic and traffic whose population changed, and the scheduled monitor
+workflow runs after each: it passes on the first and reports the drift of the second.
+
 Unhappy paths (--break): lint or test (the pull request is rejected with annotations), gate (the model is
 below the metrics gate and is not registered), smoke (after a good release, a model with a training/serving
 skew fails its smoke test in staging, is rolled back, and production keeps answering with the good one).
@@ -121,6 +124,37 @@ def release(change: Change, hold_production: bool, stages: list[Stage]) -> bool:
     return (push.returncode == 0) == change.release_passes and change.pr_passes
 
 
+def send_traffic(rows, glucose_shift: float, requests: int) -> None:
+    """Production's clients: `requests` requests of 5 rows drawn from `rows`, glucose moved by the shift."""
+    backend = LocalBackend(STATE)
+    key = backend.key("diabetes-production")
+    columns = list(rows.columns)
+    for start in range(requests):
+        sample = rows.sample(5, random_state=start)
+        sample = sample.assign(PlasmaGlucose=sample.PlasmaGlucose + glucose_shift)
+        body = json.dumps({"input_data": {"columns": columns, "index": list(range(5)),
+                                          "data": sample.values.tolist()}}).encode()
+        backend.invoke("diabetes-production", body, None, key, 30)
+
+
+def monitoring(stages: list[Stage]) -> dict[str, dict]:
+    """Production serves normal traffic, then traffic whose population changed (higher glucose); the
+    scheduled monitor workflow runs after each. Returns the drift figures of both."""
+    import pandas as pd
+
+    rows = pd.read_csv(REPO / "data" / "diabetes.csv").drop(columns=["PatientID", "Diabetic"])
+    figures = {}
+    for label, shift, requests in (("normal traffic", 0, 40), ("shifted traffic (glucose +45)", 45, 120)):
+        print(f"\nProduction serves {requests} requests of {label}; the monitor workflow runs")
+        send_traffic(rows, shift, requests)
+        run_workflow("workflow_dispatch", ".github/workflows/monitor.yml", {}, False, stages, f"Monitor, {label}")
+        report = json.loads((WORK / "artifacts" / "monitoring" / "drift.json").read_text())
+        figures[label] = {row["feature"]: {"psi": row["psi"], "ks": row["ks"]} for row in report["features"]}
+        drift = figures[label].items()
+        print("      " + ", ".join(f"{name} PSI {f['psi']:.3f} KS {f['ks']:.3f}" for name, f in drift))
+    return figures
+
+
 def production_answer() -> tuple[str, str, str]:
     """The production endpoint's URL, model and answer to the sample request."""
     backend = LocalBackend(STATE)
@@ -162,6 +196,9 @@ def main() -> int:
     if args.breaking == "smoke":
         changes.insert(0, HAPPY)  # a good release first, for production to keep
     ok = all([release(change, args.hold_production, stages) for change in changes])
+    drift = monitoring(stages) if ok and not args.breaking and not args.hold_production else {}
+    if drift:  # the monitor must pass on normal traffic and catch the shift
+        ok &= [stage.outcome for stage in stages[-2:]] == ["passed", "failed"]
     total = time.monotonic() - started
 
     print("\n| Stage | Outcome | Wall time | Share |\n|---|---|---|---|")
@@ -178,7 +215,7 @@ def main() -> int:
         print("The endpoints keep serving; stop them with: scripts/demo stop")
     print("\nEverything behaved as expected." if ok else "\nSomething did NOT behave as expected (see above).")
     (WORK / "report.json").write_text(json.dumps({  # for the tests, and for anyone who wants the figures
-        "ok": ok, "seconds": total, "stages": [dataclasses.asdict(stage) for stage in stages],
+        "ok": ok, "seconds": total, "stages": [dataclasses.asdict(stage) for stage in stages], "drift": drift,
         "versions": versions, "production": {"uri": uri, "model": model, "answer": answer}}, indent=2))
     return 0 if ok else 1
 

@@ -48,7 +48,7 @@ def test_the_example_projects_workflows_are_generated_from_its_config(capsys):
 def test_generated_workflows_pass_actionlint_zizmor_and_the_schema(source, tmp_path):
     project = as_repository(source, tmp_path / source.name)
     workflows = sorted(str(p) for p in (project / ".github" / "workflows").glob("*.yml"))
-    assert len(workflows) == 3
+    assert len(workflows) == (4 if (source / ".github" / "workflows" / "monitor.yml").exists() else 3)
     lint = subprocess.run([tool("actionlint"), *workflows], cwd=project, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     audit = subprocess.run([tool("zizmor"), "--offline", "--persona", "pedantic", "."], cwd=project,
@@ -114,7 +114,7 @@ def test_a_hostile_value_stays_data(tmp_path):
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t + "  : : [\n", "not valid YAML (line"),
     (lambda t: t.replace("model:\n", "modell:\n"), "modell (line 11): unknown key; did you mean 'model'?"),
-    (lambda t: t.replace("  requests: 20\n", "  requests: many\n"), "smoke-test.requests (line 28): 'many' is not "
+    (lambda t: t.replace("  requests: 20\n", "  requests: many\n"), "smoke-test.requests (line 32): 'many' is not "
      "an integer"),
     (lambda t: t.replace("min-coverage: 80", "min-coverage: [80]"), "project.min-coverage (line 10): [80] is not a "
      "number"),
@@ -126,9 +126,9 @@ def test_a_hostile_value_stays_data(tmp_path):
     (lambda t: t.replace("name: diabetes-classifier", 'name: x"; curl evil #'), "model.name (line 12): 'x\"; curl "
      "evil' is not valid"),
     (lambda t: t.replace("request: tests/sample-request.json", "request: ${{ secrets.TOKEN }}"),
-     "smoke-test.request (line 26): '${{ secrets.TOKEN }}' is not valid"),
+     "smoke-test.request (line 30): '${{ secrets.TOKEN }}' is not valid"),
     (lambda t: t.replace("gate:\n", "gates:\n"), "model.gates (line 16): unknown key; did you mean 'gate'?"),
-    (lambda t: t + "backend: aws\n", "backend (line 30): 'aws' is not one of local, azureml"),
+    (lambda t: t + "backend: aws\n", "backend (line 34): 'aws' is not one of local, azureml"),
     (lambda t: t + "backend: azureml\n", "azure: required with backend azureml"),
     (lambda t: t.replace("train: python", "train: ${{ github.event.issue.title }} python"),
      "model.train: '${{ github.event.issue.title }} python"),

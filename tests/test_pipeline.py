@@ -73,6 +73,19 @@ def test_a_bad_release_is_rolled_back_and_production_keeps_the_good_one(tmp_path
     assert "stopped diabetes-production" in stopped.stdout and backend.endpoints() == []
 
 
+def test_the_pipeline_then_monitoring_passes_normal_traffic_and_catches_a_shift(tmp_path, stop_after):
+    result, report = demo(tmp_path)
+    assert result.returncode == 0 and report["ok"], result.stdout[-3000:]
+    assert stages(report) == RELEASE + [("Monitor, normal traffic: Monitor production", "passed"),
+                                        ("Monitor, shifted traffic (glucose +45): Monitor production", "failed")]
+    normal, shifted = report["drift"]["normal traffic"], report["drift"]["shifted traffic (glucose +45)"]
+    assert all(figures["psi"] < 0.2 and figures["ks"] < 0.2 for figures in normal.values())
+    assert shifted["PlasmaGlucose"]["psi"] > 0.2 and shifted["PlasmaGlucose"]["ks"] > 0.2
+    assert [name for name, figures in shifted.items() if figures["psi"] > 0.2] == ["PlasmaGlucose"]
+    assert report["stages"][-1]["notes"] == ["error: [Monitoring alert] diabetes-production: drift in "
+                                             "PlasmaGlucose."]
+
+
 @pytest.mark.parametrize("breaking, annotation", [
     ("lint", ("src/model/train.py", 20, "flake8 E203")),
     ("test", ("tests/test_data.py", 17, "Test failed: tests/test_data.py::test_shipped_dataset_is_the_generated_one")),

@@ -128,6 +128,9 @@ def load(path: Path) -> dict:
     if not problems and data["backend"] == "azureml" and "azure" not in data:
         problems.append("azure: required with backend azureml (subscription-id, resource-group, workspace, "
                         "client-id, tenant-id)")
+    if not problems and data["backend"] == "azureml" and "monitor" in data:
+        problems.append(f"monitor (line {lines.get(('monitor',))}): the monitor action watches local endpoints "
+                        "only so far; remove monitor: with backend azureml")
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:

@@ -88,7 +88,8 @@ def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
     env.filters["q"] = quote
     env.globals.update(pin=pinned, action=lambda name: library_action(c, name))
     header = HEADER.format(config=config_name)
-    files = {output / name: name for name in WORKFLOWS} | {output.parent / name: name for name in SETTINGS}
+    workflows = WORKFLOWS + (("monitor.yml",) if c.get("monitor") else ())
+    files = {output / name: name for name in workflows} | {output.parent / name: name for name in SETTINGS}
     return {path: tidy(env.get_template(f"{name}.j2").render(c=c, header=header)) for path, name in files.items()}
 
 

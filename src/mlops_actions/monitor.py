@@ -1,6 +1,7 @@
 """The monitor job: is the endpoint still serving the data it was trained on, and serving it well?
 
-Local backend: the data the endpoint served (its router logs every request) against the training data,
+Local backend: the data the endpoint served (its router logs every request; smoke tests' are left out)
+against the training data,
 feature by feature: the population stability index (PSI, on the training data's deciles) and the
 two-sample Kolmogorov-Smirnov test; and the endpoint's request count, error rate and latency. A job
 summary with a table, a PNG chart, and a failure (or a warning) above the thresholds.
@@ -64,7 +65,7 @@ def served(log: Path, since: float) -> tuple[list[dict], "object"]:
     entries, frames = [], []
     for line in log.read_text().splitlines() if log.is_file() else []:
         entry = json.loads(line)
-        if entry["time"] < since:
+        if entry["time"] < since or entry.get("probe"):  # smoke tests are not the served population
             continue
         entries.append(entry)
         if entry.get("rows") and entry.get("columns"):

@@ -299,7 +299,8 @@ class AzureMLBackend:
                               "aml_token or aad_token); the smoke test sends the endpoint key. Fix: auth_mode: key.")
         return keys.primary_key
 
-    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float):
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
+               extra_headers: dict[str, str] | None = None):
         """POST to the scoring URI with the key, as a client would; returns (status, text, deployment).
         (online_endpoints.invoke is not used: it makes three management calls per request, and it keeps
         a deployment header for every later call in the process.)"""
@@ -307,7 +308,7 @@ class AzureMLBackend:
         from azure.core.rest import HttpRequest
 
         uri = self._scoring_uris.get(endpoint) or self.client.online_endpoints.get(endpoint).scoring_uri
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}", **(extra_headers or {})}
         if deployment:
             headers["azureml-model-deployment"] = deployment
         try:

@@ -247,11 +247,13 @@ class LocalBackend:
     def key(self, endpoint: str) -> str:
         return self._read(endpoint)["key"]
 
-    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float):
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
+               extra_headers: dict[str, str] | None = None):
         """POST `body` to the endpoint's scoring URI; returns (status, text, answering deployment)."""
+        extra_headers = extra_headers or {}
         request = urllib.request.Request(self._endpoint(self._read(endpoint)).scoring_uri, data=body, method="POST",
                                          headers={"Content-Type": "application/json",
-                                                  "Authorization": f"Bearer {key}",
+                                                  "Authorization": f"Bearer {key}", **extra_headers,
                                                   **({"azureml-model-deployment": deployment} if deployment else {})})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FORWARDED = ("Content-Type", "Accept")
+PROBE = "mlops-actions-probe"  # the header smoke tests send
 LOGGED_BYTES = 1 << 20  # requests up to this size are kept, with their data, for the monitor
 
 
@@ -31,8 +32,10 @@ class RequestLog:
     def __init__(self, path: Path):
         self.path, self.lock = path, threading.Lock()
 
-    def add(self, deployment: str, status: int, milliseconds: float, body: bytes) -> None:
+    def add(self, deployment: str, status: int, milliseconds: float, body: bytes, probe: bool) -> None:
         entry = {"time": time.time(), "deployment": deployment, "status": status, "ms": round(milliseconds, 3)}
+        if probe:  # a smoke test's request: not the population the endpoint serves
+            entry["probe"] = True
         if len(body) <= LOGGED_BYTES:
             try:
                 data = json.loads(body).get("input_data")
@@ -103,7 +106,7 @@ def handler_for(record: Record, log: RequestLog):
             name, why = choose(data, self.headers.get("azureml-model-deployment"))
             if name is None:
                 return self.error(404, why)
-            started = time.perf_counter()
+            started, probe = time.perf_counter(), bool(self.headers.get(PROBE))
             try:
                 upstream = http.client.HTTPConnection("127.0.0.1", data["deployments"][name]["port"], timeout=120)
                 headers = {key: self.headers[key] for key in FORWARDED if self.headers.get(key)}
@@ -111,9 +114,9 @@ def handler_for(record: Record, log: RequestLog):
                 response = upstream.getresponse()
                 answer = response.read()
             except OSError as exc:
-                log.add(name, 502, (time.perf_counter() - started) * 1000, body)
+                log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
-            log.add(name, response.status, (time.perf_counter() - started) * 1000, body)
+            log.add(name, response.status, (time.perf_counter() - started) * 1000, body, probe)
             self.reply(response.status, answer, {"Content-Type": response.getheader("Content-Type", "application/json"),
                                                  "azureml-model-deployment": name})
 
