@@ -158,6 +158,11 @@ class Emulator:
             return self.route_models(method, parts[1:], query, body)
         if parts[0] == "onlineEndpoints":
             return self.route_endpoints(method, parts[1:], body)
+        if parts[0] == "computes" and len(parts) == 2 and method == "PUT":
+            self.computes[parts[1]] = body.get("properties", {}).get("computeType", "AmlCompute")
+            return 201, {"id": f"{self.ws_id}/computes/{parts[1]}", "name": parts[1], "location": LOCATION,
+                         "properties": {**body.get("properties", {}), "provisioningState": "Succeeded"}}, \
+                self.operation("Succeeded")
         if parts[0] == "computes" and len(parts) == 2 and method == "GET":
             if parts[1] not in self.computes:
                 return self.missing("compute", parts[1])

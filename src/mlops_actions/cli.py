@@ -26,6 +26,7 @@ COMMANDS = {
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
     "monitor": ("monitor", "Compare what an endpoint served with its training data (PSI, KS), and its health."),
     "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
+    "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
 }

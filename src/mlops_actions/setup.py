@@ -1,0 +1,136 @@
+"""`mlops-actions setup`: what the workflows need, checked, each missing piece with its exact fix.
+
+Dry-run by default: it only looks. With --apply it creates what it can (the local state folder; the
+Azure ML compute cluster). The identity's federated credentials and role assignment live in Microsoft
+Entra ID and Azure RBAC, which azure-ai-ml does not reach: setup prints the commands that create them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from mlops_actions import backends, environment, github
+from mlops_actions.inputs import Input, Inputs
+
+INPUTS = [
+    Input("config", "The project's mlops.yml (backend, Azure workspace and identity, environments).",
+          "mlops.yml"),
+    Input("repository", "owner/name of the project's GitHub repository, for the federated credentials' "
+          "subjects. Empty: $GITHUB_REPOSITORY, else the git remote origin."),
+    Input("compute", "azureml backend: the compute cluster training jobs run on.", "cpu-cluster"),
+    Input("compute-size", "azureml backend: its VM size.", "Standard_DS3_v2"),
+    Input("apply", "Create what is missing and can be created ('true'); 'false' only checks.", "false"),
+    Input("state-dir", backends.INPUTS[1].description),
+]
+OUTPUTS = {"missing": "What is missing, one per line (empty when all is in place)."}
+ROLE = "AzureML Data Scientist"
+
+
+def repository(inputs: Inputs, base: Path) -> str:
+    if inputs["repository"]:
+        return inputs["repository"]
+    if os.environ.get("GITHUB_REPOSITORY"):
+        return os.environ["GITHUB_REPOSITORY"]
+    remote = subprocess.run(["git", "remote", "get-url", "origin"], cwd=base, capture_output=True, text=True)
+    url = remote.stdout.strip().removesuffix(".git")
+    return "/".join(url.replace(":", "/").split("/")[-2:]) if remote.returncode == 0 and url else "OWNER/REPO"
+
+
+def local(inputs: Inputs, apply: bool) -> tuple[list[list[str]], list[str]]:
+    state = backends.state_dir(inputs)
+    rows, missing = [], []
+    if state.is_dir() and os.access(state, os.W_OK):
+        rows.append(["State folder", "✅", str(state)])
+    elif apply:
+        environment.require("local")
+        from mlops_actions.backends.local import LocalBackend
+
+        LocalBackend(state).client.search_registered_models()  # creates the folder and the registry
+        rows.append(["State folder", "✅ created", str(state)])
+    else:
+        rows.append(["State folder", "❌", f"{state} does not exist. Fix: mlops-actions setup --apply"])
+        missing.append(f"state folder {state}")
+    importable = environment.importable(environment.MODULES["local"])
+    rows.append(["Local backend packages", "✅" if importable else "❌",
+                 "installed" if importable else "Fix: pip install 'mlops-actions[local]' (the actions install "
+                 "them on a runner)"])
+    if not importable:
+        missing.append("local backend packages")
+    return rows, missing
+
+
+def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[str]], list[str], list[str]]:
+    """Checks through azure-ai-ml, and the commands for what it cannot check."""
+    environment.require("azureml")
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from mlops_actions.backends.azureml import AzureMLBackend
+
+    settings = c["azure"]
+    workspace_args = f"-g {settings['resource-group']} -w {settings['workspace']}"
+    backend = AzureMLBackend(settings["subscription-id"], settings["resource-group"], settings["workspace"])
+    rows, missing = [], []
+    try:
+        found = backend.client.workspaces.get(settings["workspace"])
+        rows.append(["Workspace", "✅", f"{found.name} ({found.location})"])
+        workspace_id = found.id
+    except ResourceNotFoundError:
+        fix = f"Fix: az ml workspace create -n {settings['workspace']} -g {settings['resource-group']}"
+        rows.append(["Workspace", "❌", fix])
+        missing.append(f"workspace {settings['workspace']}")
+        workspace_id = (f"/subscriptions/{settings['subscription-id']}/resourceGroups/{settings['resource-group']}"
+                        f"/providers/Microsoft.MachineLearningServices/workspaces/{settings['workspace']}")
+    if not missing:
+        try:
+            cluster = backend.client.compute.get(inputs["compute"])
+            rows.append(["Compute cluster", "✅", f"{cluster.name} ({cluster.type})"])
+        except ResourceNotFoundError:
+            if apply:
+                from azure.ai.ml.entities import AmlCompute
+
+                backend.client.compute.begin_create_or_update(AmlCompute(
+                    name=inputs["compute"], size=inputs["compute-size"], min_instances=0, max_instances=2)).result()
+                rows.append(["Compute cluster", "✅ created", f"{inputs['compute']} ({inputs['compute-size']}, 0-2)"])
+            else:
+                rows.append(["Compute cluster", "❌", f"Fix: az ml compute create -n {inputs['compute']} --type "
+                             f"amlcompute --size {inputs['compute-size']} --min-instances 0 --max-instances 2 "
+                             f"{workspace_args} (or mlops-actions setup --apply)"])
+                missing.append(f"compute {inputs['compute']}")
+    repo = repository(inputs, base)
+    client = settings["client-id"]
+    commands = [f"az ad app federated-credential create --id {client} --parameters "
+                f"'{{\"name\": \"{name}\", \"issuer\": \"https://token.actions.githubusercontent.com\", "
+                f"\"subject\": \"repo:{repo}:{subject}\", \"audiences\": [\"api://AzureADTokenExchange\"]}}'"
+                for name, subject in [("main", f"ref:refs/heads/{c['branch']}"),
+                                      *((env, f"environment:{env}") for env in c["environments"])]]
+    commands.append(f"az role assignment create --assignee {client} --role \"{ROLE}\" --scope {workspace_id}")
+    rows.append(["Federated credentials, role", "➖ not checked (Entra ID and RBAC)", "create them with the "
+                 "commands below"])
+    return rows, missing, commands
+
+
+def run(inputs: Inputs) -> int:
+    from mlops_actions import config as project_config
+
+    apply = inputs.flag("apply")
+    config_path = Path(inputs["config"] or "mlops.yml").resolve()
+    environment.require("generate")
+    c = project_config.load(config_path)
+    rows, missing = local(inputs, apply) if c["backend"] == "local" else ([], [])
+    commands: list[str] = []
+    if c["backend"] == "azureml":
+        rows, missing, commands = azure(inputs, c, config_path.parent, apply)
+    for row in rows:
+        print(f"{row[1]:<3} {row[0]}: {row[2]}")
+    for command in commands:
+        print(f"    {command}")
+    for piece in missing:
+        github.error(f"missing: {piece} (the fix is in the table above)", title="Setup")
+    table = github.markdown_table(["What", "State", "Details"], rows)
+    github.add_summary(f"### {'✅' if not missing else '❌'} Setup for the {c['backend']} backend"
+                       f"{'' if apply else ' (dry run)'}\n\n{table}"
+                       + ("\n\n```sh\n" + "\n".join(commands) + "\n```" if commands else ""))
+    github.set_output("missing", "\n".join(missing))
+    return 1 if missing else 0
