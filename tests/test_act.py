@@ -35,7 +35,7 @@ def test_every_job_ran_and_passed_its_checks(self_test):
     for name, job in self_test.jobs.items():
         assert job.result == "succeeded", f"{name}:\n" + "\n".join(job.lines[-40:])
     checks = [line for job in self_test.jobs.values() for line in job.lines if "| ok: " in line]
-    assert len(checks) == 34
+    assert len(checks) == 39
 
 
 def test_lint_annotates_exactly_the_violations(self_test):
@@ -75,7 +75,9 @@ def test_bad_input_is_named_with_its_fix(self_test):
 
 def test_model_lifecycle_rolls_back_the_wrong_model(self_test):
     job = self_test.jobs["Model lifecycle (local backend)"]
-    [error, warning] = job.annotations
+    [error, warning, drift] = job.annotations
+    assert (drift.level, drift.title, drift.message) == ("error", "Monitoring alert",
+                                                         "self-test-endpoint: drift in glucose.")
     assert (error.level, error.title) == ("error", "Smoke test of self-test-endpoint failed")
     assert error.message.startswith("10 of 10 answers failed: output differs from the expected [0, 1]")
     assert (warning.level, warning.title, warning.message) == (
