@@ -50,9 +50,10 @@ class Emulator:
     endpoints: dict = field(default_factory=dict)  # name -> resource
     deployments: dict = field(default_factory=dict)  # (endpoint, name) -> resource
     keys: dict = field(default_factory=dict)  # endpoint -> key
-    environments: dict = field(default_factory=dict)  # name:version -> resource
+    environments: dict = field(default_factory=dict)  # kind/name:version -> resource (environments, data)
     computes: dict = field(default_factory=lambda: {"cpu-cluster": "AmlCompute"})  # name -> type
     jobs: dict = field(default_factory=dict)  # name -> resource
+    schedules: dict = field(default_factory=dict)  # name -> resource
     job_statuses: dict = field(default_factory=dict)  # name -> the statuses it goes through, one per GET
     failing_jobs: dict = field(default_factory=dict)  # name or "*" -> (status, code, message)
     operations: dict = field(default_factory=dict)  # id -> status body
@@ -110,6 +111,13 @@ class Emulator:
 
     def deployment_resource(self, endpoint: str, name: str, body: dict, state: str) -> dict:
         properties = body.get("properties", {})
+        for collection in ((properties.get("dataCollector") or {}).get("collections") or {}).values():
+            # as the service answers: the mode capitalised, the data asset as an ARM id
+            collection["dataCollectionMode"] = str(collection.get("dataCollectionMode", "")).capitalize()
+            data = str(collection.get("dataId") or collection.get("data") or "")
+            if data.startswith("azureml:"):
+                _, asset, version = data.split(":")
+                collection["dataId"] = f"{self.ws_id}/data/{asset}/versions/{version}"
         return {"id": f"{self.ws_id}/onlineEndpoints/{endpoint}/deployments/{name}", "name": name,
                 "location": LOCATION, "kind": "Managed", "tags": body.get("tags") or {},
                 "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
@@ -169,10 +177,18 @@ class Emulator:
             return 200, {"id": f"{self.ws_id}/computes/{parts[1]}", "name": parts[1], "location": LOCATION,
                          "properties": {"computeType": self.computes[parts[1]], "provisioningState": "Succeeded",
                                         "properties": {"vmSize": "STANDARD_DS3_V2"}}}, {}
+        if parts[0] == "schedules" and len(parts) == 2 and method in ("GET", "PUT"):
+            if method == "PUT":
+                self.schedules[parts[1]] = {"id": f"{self.ws_id}/schedules/{parts[1]}", "name": parts[1],
+                                            "properties": {**body.get("properties", {}),
+                                                           "provisioningState": "Succeeded"}}
+                return 201, self.schedules[parts[1]], self.operation("Succeeded")
+            found = self.schedules.get(parts[1])
+            return (200, found, {}) if found else self.missing("schedule", parts[1])
         if parts[0] == "jobs" and len(parts) >= 2:
             return self.route_jobs(method, parts[1], parts[2:], body)
-        if parts[0] == "environments" and len(parts) == 4 and method in ("GET", "PUT"):
-            return self.route_environment(method, parts[1], parts[3], body)
+        if parts[0] in ("environments", "data") and len(parts) == 4 and method in ("GET", "PUT"):
+            return self.route_environment(method, f"{parts[0]}/{parts[1]}", parts[3], body)
         return 404, {"error": {"code": "NotEmulated", "message": f"{method} {rest} is not emulated"}}, {}
 
     def route_models(self, method, parts, query, body):
@@ -198,10 +214,11 @@ class Emulator:
         return self.missing("route", "/".join(parts))
 
     def route_environment(self, method, name, version, body):
-        """An environment version (the SDK creates one for an inline environment in a deployment file)."""
+        """A versioned asset the SDK creates on its own: an environment (for an inline environment in a
+        deployment file) or a data asset (for a deployment's data collection). `name` is kind/name."""
         key = f"{name}:{version}"
         if method == "PUT":
-            self.environments[key] = {"id": f"{self.ws_id}/environments/{name}/versions/{version}",
+            self.environments[key] = {"id": f"{self.ws_id}/{name}/versions/{version}",
                                       "name": version, "properties": body.get("properties", {})}
         found = self.environments.get(key)
         return (200, found, {}) if found else self.missing("environment", key)

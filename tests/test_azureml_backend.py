@@ -184,5 +184,35 @@ def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_envi
     put = azure.deployments[("inline-env", "blue")]
     assert put["properties"]["instanceType"] == "Standard_F2s_v2"
     assert "/environments/CliV2AnonymousEnvironment/versions/" in put["properties"]["environmentId"]
-    [environment] = azure.environments.values()
+    [environment] = [v for k, v in azure.environments.items() if k.startswith("environments/")]
     assert "minimal-ubuntu22.04-py311-cpu-inference" in environment["properties"]["image"]
+
+
+def test_a_model_monitor_schedule_is_created_or_updated(azure, runner):
+    from mlops_actions import monitor
+
+    register_and_deploy(azure, runner, **{"collect-data": "true"})
+    collected = azure.deployments[("diabetes-ep", "blue")]["properties"]["dataCollector"]["collections"]
+    assert collected["model_inputs"]["dataCollectionMode"].lower() == "enabled"
+    training = "azureml://datastores/workspaceblobstore/paths/data/diabetes.csv"
+    flags = {"endpoint-name": "diabetes-ep", "training-data": training, "psi-threshold": "0.25",
+             "schedule": "30 5 * * *"}
+    assert call(monitor, azure, **flags) == 0 and runner.outputs()["schedule"] == "diabetes-ep-monitor"
+    schedule = azure.schedules["diabetes-ep-monitor"]["properties"]
+    assert schedule["trigger"]["expression"] == "30 5 * * *"
+    signal = schedule["action"]["monitorDefinition"]["signals"]["data-drift"]
+    assert signal["referenceData"]["uri"].endswith("paths/data/diabetes.csv")
+    assert schedule["action"]["monitorDefinition"]["monitoringTarget"]["deploymentId"].endswith(
+        "/onlineEndpoints/diabetes-ep/deployments/blue")
+    assert call(monitor, azure, **{**flags, "psi-threshold": "0.3"}) == 0  # updated, not duplicated
+    assert len(azure.schedules) == 1 and len(azure.calls("PUT", "/schedules/")) == 2
+
+
+def test_a_monitor_without_collected_data_is_a_clear_error(azure, runner):
+    from mlops_actions import monitor
+
+    register_and_deploy(azure, runner)
+    with pytest.raises(github.ActionError, match="data collection for model inputs is not enabled"):
+        call(monitor, azure, **{"endpoint-name": "diabetes-ep",
+                                "training-data": "azureml://datastores/workspaceblobstore/paths/data/diabetes.csv"})
+    assert azure.schedules == {}

@@ -129,8 +129,9 @@ def load(path: Path) -> dict:
         problems.append("azure: required with backend azureml (subscription-id, resource-group, workspace, "
                         "client-id, tenant-id)")
     if not problems and data["backend"] == "azureml" and "monitor" in data:
-        problems.append(f"monitor (line {lines.get(('monitor',))}): the monitor action watches local endpoints "
-                        "only so far; remove monitor: with backend azureml")
+        problems.append(f"monitor (line {lines.get(('monitor',))}): the scheduled monitor workflow is for the local "
+                        "backend; on Azure ML run the monitor action once (with the training data as an azureml:// "
+                        "URI): it creates a model monitor that Azure ML runs on its schedule")
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:

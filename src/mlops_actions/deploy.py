@@ -29,6 +29,8 @@ INPUTS = [
     Input("scoring-script", "custom_model: the scoring script (init/run), relative to code-path."),
     Input("environment", "azureml backend, custom_model: the environment to run in, e.g. "
           "azureml:my-env:3 or azureml://registries/azureml/environments/sklearn-1.5/labels/latest."),
+    Input("collect-data", "azureml backend: collect the deployment's inputs and outputs, which the Azure ML "
+          "model monitor reads ('true' or 'false'). The local backend always logs them.", "false"),
     Input("traffic-percent", "Traffic the new deployment takes at once (0-100); the live one keeps the rest. "
           "0 (safe rollout): move it later with shift-traffic, after a smoke test.", "0"),
     *backends.INPUTS,
@@ -107,7 +109,7 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
                                                 DEFAULT_INSTANCE_TYPE),
                           instance_count=count, endpoint_file=endpoint_file, deployment_file=deployment_file,
                           code_path=code_path, scoring_script=inputs["scoring-script"],
-                          environment=inputs["environment"])
+                          environment=inputs["environment"], collect_data=inputs.flag("collect-data"))
     traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
     return spec, version, traffic
 

@@ -32,6 +32,7 @@ INPUTS = [
     Input("fail-on-alert", "Fail the step on drift or an alert ('true'), or only warn ('false').", "true"),
     Input("chart", "Where to write the PNG chart (PSI per feature against the threshold).",
           "monitoring/drift.png"),
+    Input("schedule", "azureml backend: when Azure ML runs the model monitor (cron, UTC).", "0 6 * * *"),
     *backends.INPUTS,
 ]
 OUTPUTS = {
@@ -40,6 +41,7 @@ OUTPUTS = {
     "error-rate": "Share of requests that failed.",
     "report": "A JSON report: per-feature PSI and KS, and the endpoint's figures.",
     "chart": "The PNG chart.",
+    "schedule": "azureml backend: the model monitor schedule created or updated.",
 }
 BINS = 10
 EPSILON = 1e-4
@@ -102,12 +104,11 @@ def run(inputs: Inputs) -> int:
     window = inputs.number("window-hours", low=0)
     min_requests = int(inputs.number("min-requests", low=1, integer=True))
     failing = inputs.flag("fail-on-alert")
+    if inputs["backend"] == "azureml":
+        return on_azureml(inputs, endpoint, psi_threshold, ks_threshold)
     training_file = inputs.optional_file("training-data", Path.cwd())
     if training_file is None:
         raise inputs.error("training-data", "empty", "give the CSV the model was trained on")
-    if inputs["backend"] != "local":
-        raise inputs.error("backend", "azureml, which this monitor does not watch yet",
-                           "use the local backend (Azure ML model monitors are not created by this action yet)")
     environment.require("monitor")
     import pandas as pd
     from scipy.stats import ks_2samp
@@ -169,6 +170,29 @@ def run(inputs: Inputs) -> int:
                         "error-rate": figures["error_rate"], "report": report_path,
                         "chart": chart_path if rows else ""})
     return 1 if alerts and failing and not too_few else 0
+
+
+def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float, ks_threshold: float) -> int:
+    """Create or update the Azure ML model monitor of the endpoint's live deployment; Azure ML runs it."""
+    training = inputs["training-data"]
+    if not training.startswith("azureml:"):
+        raise inputs.error("training-data", "not an Azure ML data reference", "give the training data as an "
+                           "azureml://datastores/.../paths/... URI or a data asset (azureml:name:version)")
+    if len(inputs["schedule"].split()) != 5:
+        raise inputs.error("schedule", "not a cron expression", "give five fields, e.g. '0 6 * * *'")
+    environment.require("azureml")
+    backend = backends.connect(inputs)
+    found = backend.get_endpoint(endpoint)
+    if found is None or found.live is None:
+        raise github.ActionError("Nothing to monitor", f"endpoint {endpoint} has no live deployment. Fix: deploy "
+                                 "it first (with collect-data: true).")
+    name = backend.monitor_schedule(endpoint, found.live, training, psi_threshold, ks_threshold, inputs["schedule"])
+    github.add_summary(f"### 👁️ Azure ML model monitor `{name}`: data drift of `{endpoint}/{found.live}` against "
+                       f"`{training}` (PSI > {psi_threshold:g} or KS > {ks_threshold:g} alerts), on "
+                       f"`{inputs['schedule']}`")
+    github.set_outputs({"drifted": "", "requests": "", "error-rate": "", "report": "", "chart": "",
+                        "schedule": name})
+    return 0
 
 
 def summary(endpoint, rows, figures, alerts, chart_path, threshold) -> str:

@@ -71,6 +71,7 @@ class DeploymentSpec:
     code_path: Path | None = None
     scoring_script: str = ""
     environment: str = ""
+    collect_data: bool = False  # azureml: collect inputs and outputs (the local router always logs them)
 
 
 def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, rule: str) -> str:

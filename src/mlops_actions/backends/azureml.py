@@ -62,7 +62,8 @@ def failure(exc) -> str:
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
-    return f"{code}: {message}" if code else str(message).splitlines()[0]
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return f"{code}: {message}" if code else " ".join(lines[:3])
 
 
 def translated(what: str):
@@ -209,6 +210,12 @@ class AzureMLBackend:
                                                               scoring_script=spec.scoring_script)
         if spec.environment:
             deployment.environment = spec.environment
+        if spec.collect_data:  # the model's inputs and outputs, for the model monitor
+            from azure.ai.ml.entities import DataCollector, DeploymentCollection
+
+            deployment.data_collector = DataCollector(collections={
+                "model_inputs": DeploymentCollection(enabled="true"),
+                "model_outputs": DeploymentCollection(enabled="true")})
         try:
             self._wait(self.client.online_deployments.begin_create_or_update(deployment),
                        f"Deployment {spec.endpoint}/{spec.name}")
@@ -288,6 +295,33 @@ class AzureMLBackend:
             return f"{error.code}: {error.message}" if error and error.code else (getattr(error, "message", "") or "")
         except Exception:  # noqa: BLE001 - the error is a courtesy; the job's status decides
             return ""
+
+    # -- monitoring --------------------------------------------------------------------------------
+
+    @translated("creating or updating the model monitor")
+    def monitor_schedule(self, endpoint: str, deployment: str, training_data: str, psi: float, ks: float,
+                         cron: str) -> str:
+        """An Azure ML model monitor: data drift of the deployment's collected inputs against the training
+        data, on a schedule; Azure ML runs it (serverless Spark) and alerts. Returns the schedule's name."""
+        from azure.ai.ml import Input
+        from azure.ai.ml.entities import (CronTrigger, DataDriftMetricThreshold, DataDriftSignal, MonitorDefinition,
+                                          MonitoringTarget, MonitorSchedule, NumericalDriftMetrics, ReferenceData,
+                                          ServerlessSparkCompute)
+
+        baseline = ReferenceData(input_data=Input(type="uri_file", path=training_data), data_context="training")
+        drift = DataDriftSignal(
+            reference_data=baseline,
+            metric_thresholds=DataDriftMetricThreshold(numerical=NumericalDriftMetrics(
+                population_stability_index=psi, two_sample_kolmogorov_smirnov_test=ks)), alert_enabled=True)
+        definition = MonitorDefinition(
+            compute=ServerlessSparkCompute(instance_type="standard_e4s_v3", runtime_version="3.4"),
+            monitoring_target=MonitoringTarget(ml_task="classification",
+                                               endpoint_deployment_id=f"azureml:{endpoint}:{deployment}"),
+            monitoring_signals={"data-drift": drift})
+        schedule = MonitorSchedule(name=f"{endpoint}-monitor", trigger=CronTrigger(expression=cron),
+                                   create_monitor=definition)
+        self._wait(self.client.schedules.begin_create_or_update(schedule), f"Model monitor of {endpoint}")
+        return schedule.name
 
     # -- scoring -----------------------------------------------------------------------------------
 
