@@ -145,6 +145,8 @@ class Emulator:
                 return fault.status, fault.body, fault.headers
         if host.endswith(".inference.ml.azure.com"):
             return self.score(host.split(".")[0], headers, body)
+        if host.endswith(".api.azureml.ms"):
+            return self.workspace_services(host, path)
         if match := OPERATION.match(path):
             found = self.operations.get(match["id"])
             return (200, found, {}) if found else self.missing("operation", match["id"])
@@ -247,6 +249,22 @@ class Emulator:
             self.jobs[name]["properties"]["status"] = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             return 200, self.jobs[name], {}
         return self.missing("route", "/".join(rest))
+
+    def workspace_services(self, host: str, path: str):
+        """The workspace's data-plane services the SDK finds through discovery; here the run history, where a
+        job's error is recorded."""
+        if path == "/discovery":
+            service = f"https://{host}"
+            return 200, {name: service for name in ("api", "catalog", "experimentation", "gallery", "history",
+                                                    "hyperdrive", "labeling", "modelmanagement", "pipelines")}, {}
+        match = re.search(r"/runs/(?P<run>[^/]+)/details$", path)
+        if path.startswith("/history/") and match and match["run"] in self.jobs:
+            name = match["run"]
+            status = self.jobs[name]["properties"]["status"]
+            ending = self.failing_jobs.get(name) or self.failing_jobs.get("*")
+            error = {"error": {"code": ending[1], "message": ending[2]}} if ending and status == ending[0] else None
+            return 200, {"runId": name, "status": status, **({"error": error} if error else {})}, {}
+        return self.missing("service route", path)
 
     def route_endpoints(self, method, parts, body):
         name = parts[0]

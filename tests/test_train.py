@@ -104,7 +104,8 @@ def test_a_failed_or_cancelled_job_fails_the_step(azure, runner, ending):
         on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster")
     [name] = azure.jobs
     assert caught.value.title == f"Training job {ending.lower()}"
-    assert f"Azure ML job {name} ended {ending}" in str(caught.value)
+    assert f"Azure ML job {name} ended {ending}: UserError: Execution failed: train.py exited with 1" \
+        in str(caught.value)  # the job's error, from its run history
     assert "model-path" not in runner.outputs()
 
 
