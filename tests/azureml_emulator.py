@@ -54,6 +54,7 @@ class Emulator:
     computes: dict = field(default_factory=lambda: {"cpu-cluster": "AmlCompute"})  # name -> type
     jobs: dict = field(default_factory=dict)  # name -> resource
     schedules: dict = field(default_factory=dict)  # name -> resource
+    identities: dict = field(default_factory=dict)  # app (client) id -> {principal, subjects, roles}
     job_statuses: dict = field(default_factory=dict)  # name -> the statuses it goes through, one per GET
     failing_jobs: dict = field(default_factory=dict)  # name or "*" -> (status, code, message)
     operations: dict = field(default_factory=dict)  # id -> status body
@@ -147,6 +148,8 @@ class Emulator:
             return self.score(host.split(".")[0], headers, body)
         if host.endswith(".api.azureml.ms"):
             return self.workspace_services(host, path)
+        if host == "graph.microsoft.com":
+            return self.graph(path)
         if match := OPERATION.match(path):
             found = self.operations.get(match["id"])
             return (200, found, {}) if found else self.missing("operation", match["id"])
@@ -164,6 +167,8 @@ class Emulator:
 
     def route(self, method: str, rest: str, query: dict, body: dict):
         parts = rest.strip("/").split("/")
+        if parts[0] == "providers" and parts[1:] == ["Microsoft.Authorization", "roleAssignments"]:
+            return self.role_assignments(query)
         if parts[0] == "models":
             return self.route_models(method, parts[1:], query, body)
         if parts[0] == "onlineEndpoints":
@@ -249,6 +254,27 @@ class Emulator:
             self.jobs[name]["properties"]["status"] = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             return 200, self.jobs[name], {}
         return self.missing("route", "/".join(rest))
+
+    def graph(self, path: str):
+        """Microsoft Graph, for the workflow identity's federated credentials and service principal."""
+        match = re.match(r"^/v1\.0/(?P<kind>applications|servicePrincipals)\(appId='(?P<app>[^']+)'\)"
+                         r"(?P<rest>/federatedIdentityCredentials)?$", path)
+        if not match or match["app"] not in self.identities:
+            return 404, {"error": {"code": "Request_ResourceNotFound", "message": f"{path} not found"}}, {}
+        identity = self.identities[match["app"]]
+        if match["rest"]:
+            return 200, {"value": [{"name": f"credential{i}", "subject": subject,
+                                    "issuer": "https://token.actions.githubusercontent.com"}
+                                   for i, subject in enumerate(identity["subjects"])]}, {}
+        return 200, {"id": identity["principal"], "appId": match["app"]}, {}
+
+    def role_assignments(self, query: dict):
+        principal = re.search(r"assignedTo\('([^']+)'\)", query.get("$filter", [""])[0])
+        roles = next((i["roles"] for i in self.identities.values() if principal and i["principal"] == principal[1]),
+                     [])
+        return 200, {"value": [{"properties": {"principalId": principal[1], "scope": self.ws_id, "roleDefinitionId":
+                                               f"/subscriptions/{self.subscription}/providers/Microsoft.Authorization/"
+                                               f"roleDefinitions/{role}"}} for role in roles]}, {}
 
     def workspace_services(self, host: str, path: str):
         """The workspace's data-plane services the SDK finds through discovery; here the run history, where a

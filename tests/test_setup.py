@@ -37,25 +37,39 @@ def workspace(monkeypatch):
     server.shutdown()
 
 
-def test_azureml_checks_the_workspace_and_compute_and_prints_the_identity_commands(workspace, runner, capsys):
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # the golden azureml config's client-id
+DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+
+
+def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(workspace, runner, capsys):
+    workspace.identities[CLIENT] = {"principal": "p-1", "roles": [],
+                                    "subjects": ["repo:contoso/diabetes:environment:staging"]}
     config = str(GOLDEN / "azureml" / "mlops.yml")
     assert call(config=config, repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
     assert "Workspace: mlw-diabetes (eastus)" in out
     assert ("Fix: az ml compute create -n cpu-cluster --type amlcompute --size Standard_DS3_v2 --min-instances 0 "
             "--max-instances 2 -g rg-mlops -w mlw-diabetes") in out
-    for subject in ("ref:refs/heads/trunk", "environment:staging", "environment:production"):
+    assert "Federated credential staging: repo:contoso/diabetes:environment:staging" in out  # it has this one
+    for subject in ("ref:refs/heads/trunk", "environment:production"):  # and not these
         assert f'"subject": "repo:contoso/diabetes:{subject}"' in out
-    assert ('az role assignment create --assignee aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee --role "AzureML Data '
-            'Scientist" --scope /subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-mlops/'
-            'providers/Microsoft.MachineLearningServices/workspaces/mlw-diabetes') in out
+    assert '"subject": "repo:contoso/diabetes:environment:staging"' not in out
+    assert (f'az role assignment create --assignee {CLIENT} --role "AzureML Data Scientist" --scope /subscriptions/'
+            "11111111-2222-3333-4444-555555555555/resourceGroups/rg-mlops/providers/Microsoft.MachineLearningServices/"
+            "workspaces/mlw-diabetes") in out
     assert workspace.calls("PUT") == []  # a dry run creates nothing
 
+    # once a person has granted the identity its credentials and role, --apply creates the compute
+    granted = ("ref:refs/heads/trunk", "environment:staging", "environment:production")
+    workspace.identities[CLIENT].update(roles=[DATA_SCIENTIST],
+                                        subjects=[f"repo:contoso/diabetes:{subject}" for subject in granted])
     assert call(config=config, repository="contoso/diabetes", apply="true") == 0
     assert workspace.computes == {"cpu-cluster": "AmlCompute"}
+    assert "Role on the workspace: AzureML Data Scientist" in capsys.readouterr().out
 
 
 def test_a_missing_workspace_is_reported_with_its_fix(workspace, runner, capsys):
     workspace.workspace = "another"
+    workspace.identities[CLIENT] = {"principal": "p-1", "roles": [], "subjects": []}
     assert call(config=str(GOLDEN / "azureml" / "mlops.yml")) == 1
     assert "Fix: az ml workspace create -n mlw-diabetes -g rg-mlops" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """`mlops-actions setup`: what the workflows need, checked, each missing piece with its exact fix.
 
 Dry-run by default: it only looks. With --apply it creates what it can (the local state folder; the
-Azure ML compute cluster). The identity's federated credentials and role assignment live in Microsoft
-Entra ID and Azure RBAC, which azure-ai-ml does not reach: setup prints the commands that create them.
+Azure ML compute cluster). The identity's federated credentials (Microsoft Graph) and role on the
+workspace (Azure RBAC) are checked, and what is missing is printed as the `az` command that creates it:
+granting access is for a person with the rights to do it, not for a workflow.
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
     try:
         found = backend.client.workspaces.get(settings["workspace"])
         rows.append(["Workspace", "✅", f"{found.name} ({found.location})"])
-        workspace_id = found.id
+        workspace_id, workspace_found = found.id, True
     except ResourceNotFoundError:
         fix = f"Fix: az ml workspace create -n {settings['workspace']} -g {settings['resource-group']}"
         rows.append(["Workspace", "❌", fix])
         missing.append(f"workspace {settings['workspace']}")
         workspace_id = (f"/subscriptions/{settings['subscription-id']}/resourceGroups/{settings['resource-group']}"
                         f"/providers/Microsoft.MachineLearningServices/workspaces/{settings['workspace']}")
+        workspace_found = False
     if not missing:
         try:
             cluster = backend.client.compute.get(inputs["compute"])
@@ -100,14 +102,28 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
                 missing.append(f"compute {inputs['compute']}")
     repo = repository(inputs, base)
     client = settings["client-id"]
-    commands = [f"az ad app federated-credential create --id {client} --parameters "
-                f"'{{\"name\": \"{name}\", \"issuer\": \"https://token.actions.githubusercontent.com\", "
-                f"\"subject\": \"repo:{repo}:{subject}\", \"audiences\": [\"api://AzureADTokenExchange\"]}}'"
-                for name, subject in [("main", f"ref:refs/heads/{c['branch']}"),
-                                      *((env, f"environment:{env}") for env in c["environments"])]]
-    commands.append(f"az role assignment create --assignee {client} --role \"{ROLE}\" --scope {workspace_id}")
-    rows.append(["Federated credentials, role", "➖ not checked (Entra ID and RBAC)", "create them with the "
-                 "commands below"])
+    subjects = {"main": f"repo:{repo}:ref:refs/heads/{c['branch']}",
+                **{env: f"repo:{repo}:environment:{env}" for env in c["environments"]}}
+    have = backend.federated_subjects(client)
+    commands = []
+    for name, subject in subjects.items():
+        if subject in have:
+            rows.append([f"Federated credential {name}", "✅", subject])
+            continue
+        command = (f"az ad app federated-credential create --id {client} --parameters '{{\"name\": \"{name}\", "
+                   f"\"issuer\": \"https://token.actions.githubusercontent.com\", \"subject\": \"{subject}\", "
+                   f"\"audiences\": [\"api://AzureADTokenExchange\"]}}'")
+        rows.append([f"Federated credential {name}", "❌", f"no credential for {subject}. Fix: see below"])
+        missing.append(f"federated credential {subject}")
+        commands.append(command)
+    roles = backend.workspace_roles(client, workspace_id) if workspace_found else []
+    if roles:
+        rows.append(["Role on the workspace", "✅", ", ".join(roles)])
+    else:
+        rows.append(["Role on the workspace", "❌", f"the identity has no {ROLE} (or Contributor) role. "
+                     "Fix: see below"])
+        missing.append(f"role {ROLE} on {settings['workspace']}")
+        commands.append(f"az role assignment create --assignee {client} --role \"{ROLE}\" --scope {workspace_id}")
     return rows, missing, commands
 
 

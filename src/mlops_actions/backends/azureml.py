@@ -105,7 +105,7 @@ class AzureMLBackend:
             from azure.identity import DefaultAzureCredential
 
             self.transport, credential = RequestsTransport(), DefaultAzureCredential()
-        self.workspace = workspace
+        self.workspace, self.credential = workspace, credential
         self.client = MLClient(credential, subscription, resource_group, workspace, transport=self.transport,
                                enable_telemetry=False, show_progress=False)
         self._scoring_uris: dict[str, str] = {}
@@ -295,6 +295,42 @@ class AzureMLBackend:
             return f"{error.code}: {error.message}" if error and error.code else (getattr(error, "message", "") or "")
         except Exception:  # noqa: BLE001 - the error is a courtesy; the job's status decides
             return ""
+
+    # -- the workflow's identity --------------------------------------------------------------------
+
+    # built-in roles that can register models and manage online endpoints on a workspace
+    WORKSPACE_ROLES = {"f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
+                       "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f": "Contributor",
+                       "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner"}
+
+    def _get(self, url: str, scope: str) -> dict:
+        """A GET to Microsoft Graph or Azure Resource Manager, signed like the SDK's, through the same transport."""
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
+        from azure.core.rest import HttpRequest
+
+        client = PipelineClient(url, transport=self.transport, policies=[
+            RetryPolicy(), BearerTokenCredentialPolicy(self.credential, scope)])
+        response = client.send_request(HttpRequest("GET", url))
+        response.raise_for_status()
+        return response.json()
+
+    @translated("reading the identity's federated credentials")
+    def federated_subjects(self, client_id: str) -> set[str]:
+        found = self._get(f"https://graph.microsoft.com/v1.0/applications(appId='{client_id}')/"
+                          "federatedIdentityCredentials", "https://graph.microsoft.com/.default")
+        return {credential["subject"] for credential in found.get("value", [])}
+
+    @translated("reading the identity's role assignments")
+    def workspace_roles(self, client_id: str, workspace_id: str) -> list[str]:
+        """The built-in roles the identity holds on the workspace (or a scope above it)."""
+        principal = self._get(f"https://graph.microsoft.com/v1.0/servicePrincipals(appId='{client_id}')",
+                              "https://graph.microsoft.com/.default")["id"]
+        found = self._get(f"https://management.azure.com{workspace_id}/providers/Microsoft.Authorization/"
+                          f"roleAssignments?api-version=2022-04-01&$filter=assignedTo('{principal}')",
+                          "https://management.azure.com/.default")
+        roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found.get("value", []))
+        return [self.WORKSPACE_ROLES[role] for role in roles if role in self.WORKSPACE_ROLES]
 
     # -- monitoring --------------------------------------------------------------------------------
 
