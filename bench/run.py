@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 from mlops_actions import act  # noqa: E402
 from mlops_actions.backends.local import LocalBackend  # noqa: E402
+from mlops_actions.smoke import percentile  # noqa: E402
 
 PYTHON = sys.executable
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))},
@@ -218,10 +219,9 @@ def load(url: str, body: bytes, headers: dict, count: int, concurrency: int) -> 
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        latencies = sorted(pool.map(one, range(count)))
+        latencies = list(pool.map(one, range(count)))
     seconds = time.perf_counter() - started
-    rank = lambda share: latencies[max(0, -(-share * len(latencies) // 100) - 1)]  # noqa: E731 (nearest rank)
-    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "rps": count / seconds}
+    return {**{f"p{share}": percentile(latencies, share) for share in (50, 95, 99)}, "rps": count / seconds}
 
 
 def lifecycle_and_endpoint(work: Path, repeat: int, requests: int) -> tuple[list[str], list[str]]:

@@ -71,13 +71,6 @@ def parse_annotation(level: str, props: str | None, message: str) -> Annotation:
                       int(fields["col"]) if "col" in fields else None, fields.get("title"))
 
 
-def parse(output: str) -> dict[str, Job]:
-    jobs: dict[str, Job] = {}
-    for raw in output.splitlines():
-        feed(jobs, raw, 0.0)
-    return jobs
-
-
 def feed(jobs: dict[str, Job], raw: str, now: float) -> str | None:
     """Take one line of act's output into `jobs`; return the name of the job it belongs to."""
     match = LINE.match(raw)

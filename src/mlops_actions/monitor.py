@@ -10,12 +10,12 @@ summary with a table, a PNG chart, and a failure (or a warning) above the thresh
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 from mlops_actions import backends, environment, github
 from mlops_actions.inputs import Input, Inputs
+from mlops_actions.smoke import percentile
 
 INPUTS = [
     Input("endpoint-name", "The online endpoint to watch."),
@@ -137,12 +137,12 @@ def run(inputs: Inputs) -> int:
                      "p_value": float(test.pvalue), "training_mean": round(float(expected.mean()), 3),
                      "served_mean": round(float(actual.mean()), 3),
                      "drift": bool(score > psi_threshold or test.statistic > ks_threshold)})
-    latencies = sorted(e["ms"] for e in entries)
+    latencies = [e["ms"] for e in entries]
     errors = sum(e["status"] >= 400 for e in entries)
     figures = {"requests": len(entries), "rows": int(len(data)),
                "error_rate": round(errors / len(entries), 4) if entries else 0.0,
-               "p50_ms": latencies[len(latencies) // 2] if latencies else None,
-               "p95_ms": latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] if latencies else None}
+               "p50_ms": percentile(latencies, 50) if latencies else None,
+               "p95_ms": percentile(latencies, 95) if latencies else None}
     drifted = [row["feature"] for row in rows if row["drift"]]
     alerts = [f"drift in {', '.join(drifted)}"] if drifted else []
     if entries and figures["error_rate"] > max_error_rate:

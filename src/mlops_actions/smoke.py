@@ -216,7 +216,6 @@ def run(inputs: Inputs) -> int:
     max_p95 = inputs.number("max-p95-ms", low=0)
     timeout = float(inputs.number("timeout-seconds", low=0.1) or 30)
     do_rollback = inputs.flag("rollback")
-    inputs.choice("failed-deployment")
     if inputs["backend"] == "azureml":  # the local backend needs nothing more here
         environment.require("azureml")
     backend = backends.connect(inputs)
