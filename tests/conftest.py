@@ -67,3 +67,42 @@ def project(tmp_path):
         shutil.copytree(FIXTURES / name, target)
         return target
     return copy
+
+
+# -- Azure, emulated ---------------------------------------------------------------------------------
+
+AZURE_CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # the identity the tests sign in as
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite (the workspace's blob storage), once for the session; each emulator has its own containers."""
+    from azureml_emulator import Azurite
+
+    storage = Azurite(tmp_path_factory.mktemp("azurite"))
+    yield storage
+    storage.stop()
+
+
+@pytest.fixture
+def emulate(monkeypatch, azurite):
+    """Start an Azure ML emulator (with storage and sign-in) and point the azureml backend at it: the SDK's
+    blob client through Azurite's environment, the credential through EnvironmentCredential's variables."""
+    from azureml_emulator import Emulator
+    from mlops_actions.backends.azureml import EMULATOR
+
+    started = []
+
+    def start(**settings):
+        emulator = Emulator(storage=azurite, **settings)
+        server, url = emulator.serve()
+        started.append((emulator, server))
+        emulator.app(AZURE_CLIENT, secret="emulator-client-secret")
+        for name, value in {EMULATOR: url, **azurite.environment(), "AZURE_TENANT_ID": emulator.tenant,
+                            "AZURE_CLIENT_ID": AZURE_CLIENT, "AZURE_CLIENT_SECRET": "emulator-client-secret"}.items():
+            monkeypatch.setenv(name, value)
+        return emulator
+    yield start
+    for emulator, server in started:
+        server.shutdown()
+        emulator.close()

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from azureml_emulator import Emulator
+from conftest import AZURE_CLIENT
 from mlops_actions import setup
-from mlops_actions.backends import azureml
 from mlops_actions.inputs import Inputs
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -28,22 +27,17 @@ def test_local_dry_run_reports_the_missing_state_folder_and_apply_creates_it(run
 
 
 @pytest.fixture
-def workspace(monkeypatch):
-    emulator = Emulator(subscription="11111111-2222-3333-4444-555555555555", resource_group="rg-mlops",
-                        workspace="mlw-diabetes", computes={})
-    server, url = emulator.serve()
-    monkeypatch.setenv(azureml.EMULATOR, url)
-    yield emulator
-    server.shutdown()
+def workspace(emulate):
+    return emulate(subscription="11111111-2222-3333-4444-555555555555", resource_group="rg-mlops",
+                   workspace="mlw-diabetes", computes={})
 
 
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # the golden azureml config's client-id
+CLIENT = AZURE_CLIENT  # the golden azureml config's client-id
 DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 
 
 def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(workspace, runner, capsys):
-    workspace.identities[CLIENT] = {"principal": "p-1", "roles": [],
-                                    "subjects": ["repo:contoso/diabetes:environment:staging"]}
+    workspace.federate(CLIENT, "repo:contoso/diabetes:environment:staging")
     config = str(GOLDEN / "azureml" / "mlops.yml")
     assert call(config=config, repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
@@ -61,8 +55,10 @@ def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(worksp
 
     # once a person has granted the identity its credentials and role, --apply creates the compute
     granted = ("ref:refs/heads/trunk", "environment:staging", "environment:production")
-    workspace.identities[CLIENT].update(roles=[DATA_SCIENTIST],
-                                        subjects=[f"repo:contoso/diabetes:{subject}" for subject in granted])
+    workspace.identities[CLIENT].federated.clear()
+    for subject in granted:
+        workspace.federate(CLIENT, f"repo:contoso/diabetes:{subject}")
+    workspace.grant(CLIENT, DATA_SCIENTIST)
     assert call(config=config, repository="contoso/diabetes", apply="true") == 0
     assert workspace.computes == {"cpu-cluster": "AmlCompute"}
     assert "Role on the workspace: AzureML Data Scientist" in capsys.readouterr().out
@@ -70,6 +66,5 @@ def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(worksp
 
 def test_a_missing_workspace_is_reported_with_its_fix(workspace, runner, capsys):
     workspace.workspace = "another"
-    workspace.identities[CLIENT] = {"principal": "p-1", "roles": [], "subjects": []}
     assert call(config=str(GOLDEN / "azureml" / "mlops.yml")) == 1
     assert "Fix: az ml workspace create -n mlw-diabetes -g rg-mlops" in capsys.readouterr().out

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 import models
-from azureml_emulator import Emulator
 from mlops_actions import github, train
 from mlops_actions.backends import azureml
 from mlops_actions.backends.local import LocalBackend
@@ -70,13 +69,9 @@ def test_azure_inputs_with_the_local_backend_are_refused(project):
 
 
 @pytest.fixture
-def azure(monkeypatch, runner):
-    emulator = Emulator()
-    server, url = emulator.serve()
-    monkeypatch.setenv(azureml.EMULATOR, url)
+def azure(emulate, monkeypatch, runner):
     monkeypatch.setattr(azureml.AzureMLBackend, "poll_seconds", 0)
-    yield emulator
-    server.shutdown()
+    return emulate()
 
 
 def on_azure(emulator, **flags):
@@ -84,6 +79,8 @@ def on_azure(emulator, **flags):
                                       "workspace": "ws", **flags})
 
 
+@pytest.mark.xfail(strict=True, reason="finding for the azureml corrections issue: the command job uploads no code "
+                   "(no code=), so `python train.py` runs in an empty folder and fails on Azure")
 def test_a_command_job_is_followed_until_it_completes(azure, runner, capsys):
     assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster") == 0
     outputs = runner.outputs()
@@ -124,6 +121,8 @@ def test_a_missing_compute_submits_nothing(azure, runner):
     assert azure.calls("PUT") == []
 
 
+@pytest.mark.xfail(strict=True, reason="finding for the azureml corrections issue: the command job uploads no code "
+                   "(no code=), so `python train.py` runs in an empty folder and fails on Azure")
 def test_a_command_job_file_is_the_base(azure, runner, tmp_path):
     (tmp_path / "job.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\ntype: command\n"

@@ -3,9 +3,10 @@
 Sign-in is DefaultAzureCredential, so it works after azure/login with OIDC (the Azure CLI's session)
 and with workload-identity variables alike.
 
-For tests, MLOPS_ACTIONS_AZUREML_EMULATOR=http://127.0.0.1:PORT sends every request the SDK (and the
-smoke test) makes to a loopback emulator of the Azure ML REST API instead of Azure: an azure-core
-transport rewrites the https URLs, and a fixed token stands in for the credential. Nothing else changes.
+For tests, MLOPS_ACTIONS_AZUREML_EMULATOR=http://127.0.0.1:PORT sends every request the SDK, the
+credential and the smoke test make to a loopback emulator of Azure (Azure ML, Entra ID, Graph) instead:
+an azure-core transport rewrites the https URLs. Nothing else changes: the credential signs in to the
+emulator's Entra ID as it would to Azure's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,15 +46,6 @@ def emulator_transport(base_url: str):
             pass
 
     return EmulatorTransport()
-
-
-class StaticToken:
-    """A credential for the emulator: a token that never expires."""
-
-    def get_token(self, *scopes, **kwargs):
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("emulator-token", int(time.time()) + 86400)
 
 
 def failure(exc) -> str:
@@ -96,15 +87,14 @@ class AzureMLBackend:
     def __init__(self, subscription: str, resource_group: str, workspace: str):
         from azure.ai.ml import MLClient
 
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.identity import DefaultAzureCredential
+
         emulator = os.environ.get(EMULATOR)
         if emulator:
             print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
-            self.transport, credential = emulator_transport(emulator), StaticToken()
-        else:
-            from azure.core.pipeline.transport import RequestsTransport
-            from azure.identity import DefaultAzureCredential
-
-            self.transport, credential = RequestsTransport(), DefaultAzureCredential()
+        self.transport = emulator_transport(emulator) if emulator else RequestsTransport()
+        credential = DefaultAzureCredential(transport=self.transport)
         self.workspace, self.credential = workspace, credential
         self.client = MLClient(credential, subscription, resource_group, workspace, transport=self.transport,
                                enable_telemetry=False, show_progress=False)

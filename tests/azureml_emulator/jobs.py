@@ -1,0 +1,222 @@
+"""Command jobs: a job runs the code it uploaded, and its named outputs hold what the command wrote.
+
+Sources:
+- The CLI v2 command job reference (learn.microsoft.com/azure/machine-learning/reference-yaml-job-command):
+  `code` is the "Local path to the source code directory to be uploaded and used for the job"; "Outputs can
+  be referenced in the command using the ${{ outputs.<output_name> }} expression", inputs likewise with
+  ${{ inputs.<input_name> }}; limits.timeout: "When this limit is reached, the system cancels the job."
+- Where an output with no path lands: azureml://datastores/workspaceblobstore/paths/azureml/<job name>/<output
+  name>/ (learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2, "Write data").
+- JobStatus in the REST spec (azure-ai-ml _restclient enums): NotStarted, Starting, Provisioning, Preparing,
+  Queued, Running, Finalizing, CancelRequested, Completed, Failed, Canceled, NotResponding, Paused, Unknown;
+  the terminal ones are Completed, Failed and Canceled (ARM's terminal states); Paused can be resumed.
+- Recordings (command_job/...test_command_job_with_dataset_short_uri, ...register_output; dsl/... for
+  cancel): PUT jobs/{name} is not long-running, 201 with a Location and status Starting; an unknown compute
+  is a 400 "Unknown compute target '<name>'." (inner error UnknownTargetType); the default output is
+  azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.<name>; a named output given no path keeps
+  uri null; cancel answers 202 with only a Location (mfeOperationResults/jc:<workspace id>:<job>, timeout
+  PT1H), polled 202 {} then 200 with no body.
+- "For update case, the Tags in the definition passed in will replace Tags in the existing job." (REST spec,
+  Jobs_CreateOrUpdate).
+
+Not emulated: the job's environment (the command runs with the tests' Python), compute provisioning,
+MLflow tracking to the workspace, and input modes other than a download.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from azure.ai.ml._restclient.arm_ml_service import models as rest
+
+from azureml_emulator.arm import ARM, ArmError, bad_request, not_found, now
+from azureml_emulator.assets import ASSET_NAME
+from azureml_emulator.endpoints import seconds
+
+EXPRESSION = re.compile(r"\$\{\{\s*(?P<kind>inputs|outputs)\.(?P<name>[A-Za-z0-9_]+)\s*\}\}")
+BEFORE_RUNNING = ["Starting", "Preparing", "Queued"]
+TERMINAL = ("Completed", "Failed", "Canceled")
+
+
+class JobService:
+    """The mixin of the emulator for jobs and their run history."""
+
+    def _job_state(self) -> None:
+        self.jobs: dict[str, dict] = {}
+        self.runs: dict[str, dict] = {}  # name -> {statuses, process, thread, error, folder}
+        self.failing_jobs: dict[str, tuple[str, str, str]] = {}  # name or "*" -> (ending status, code, message)
+
+    # -- what tests use ----------------------------------------------------------------------------
+
+    def fail_job(self, status: str = "Failed", code: str = "UserError",
+                 message: str = "Execution failed: train.py exited with 1", name: str = "*") -> None:
+        """Make job `name` (every job, by default) end with `status` without running its command."""
+        self.failing_jobs[name] = (status, code, message)
+
+    def job_log(self, name: str) -> str:
+        log = self.runs.get(name, {}).get("folder", Path("/nonexistent")) / "user_logs" / "std_log.txt"
+        return log.read_text() if log.exists() else ""
+
+    # -- jobs --------------------------------------------------------------------------------------
+
+    def route_jobs(self, method, parts, query, body):
+        if len(parts) < 2:
+            raise not_found("route jobs")
+        name = parts[1]
+        if method == "PUT" and len(parts) == 2:
+            return self.put_job(name, body)
+        if name not in self.jobs:
+            raise not_found(f"Job {name} not found in workspace {self.workspace}.", "JobNotFound")
+        if method == "POST" and parts[2:] == ["cancel"]:
+            return self.cancel_job(name)
+        if method == "GET" and len(parts) == 2:
+            self.advance(name)
+            return 200, self.jobs[name], {}
+        raise not_found(f"{method} jobs/{'/'.join(parts[1:])}")
+
+    def put_job(self, name: str, body: dict):
+        if not ASSET_NAME.match(name):
+            raise bad_request(f"Job name '{name}' is invalid: it must match {ASSET_NAME.pattern}.")
+        body = self.check(rest.JobBase, body, "job")
+        properties = body["properties"]
+        if name in self.jobs:  # an update replaces the tags, nothing else
+            self.jobs[name]["properties"]["tags"] = properties.get("tags") or {}
+            return 200, self.jobs[name], {}
+        compute = (properties.get("computeId") or "").rstrip("/").rsplit("/", 1)[-1].removeprefix("azureml:")
+        if compute and compute not in self.computes:
+            raise ArmError(400, f"Unknown compute target '{compute}'.", inner="BadArgument")
+        code = self.code_of(properties.get("codeId") or "")
+        outputs = {key: {"description": None, "uri": None, "assetName": None, "mode": "ReadWriteMount", **value}
+                   for key, value in (properties.get("outputs") or {}).items()}
+        outputs["default"] = {"description": None, "assetName": None, "mode": "ReadWriteMount",
+                              "jobOutputType": "uri_folder",
+                              "uri": f"azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}"}
+        studio = f"https://ml.azure.com/runs/{name}?wsid=/subscriptions/{self.subscription}/resourcegroups/" \
+                 f"{self.resource_group}/workspaces/{self.workspace}"
+        self.jobs[name] = {
+            "id": f"{self.ws_id}/jobs/{name}", "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "systemData": {"createdAt": now(), "createdBy": "emulator", "createdByType": "User"},
+            "properties": {**properties, "status": "Starting", "outputs": outputs, "parentJobName": None,
+                           "services": {"Studio": {"jobServiceType": "Studio", "endpoint": studio},
+                                        "Tracking": {"jobServiceType": "Tracking", "endpoint":
+                                                     f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0"
+                                                     f"{self.ws_id}?"}}}}
+        ending = self.failing_jobs.get(name) or self.failing_jobs.get("*")
+        self.runs[name] = {"statuses": BEFORE_RUNNING[1:] + (["Running", ending[0]] if ending else ["Running"]),
+                           "injected": ending, "code": code, "thread": None, "process": None, "error": None,
+                           "folder": self.scratch / "jobs" / name}
+        return 201, self.jobs[name], {"Location": f"{ARM}{self.ws_id}/jobs/{name}?api-version=2025-01-01-preview"}
+
+    def advance(self, name: str) -> None:
+        """A look at the job moves it one status on; it stays Running while its command runs."""
+        run, properties = self.runs[name], self.jobs[name]["properties"]
+        if properties["status"] in TERMINAL or properties["status"] == "Paused":
+            return
+        if properties["status"] == "Running" and not run["injected"]:
+            if run["thread"] is None:
+                run["thread"] = threading.Thread(target=self.execute, args=(name,), daemon=True)
+                run["thread"].start()
+            if run["thread"].is_alive():
+                return
+            properties["status"] = "Finalizing" if properties["status"] != "Canceled" else "Canceled"
+            return
+        if properties["status"] == "Finalizing":
+            properties["status"] = "Failed" if run["error"] else "Completed"
+            return
+        if properties["status"] == "CancelRequested":
+            properties["status"] = "Canceled"
+            return
+        if run["statuses"]:
+            properties["status"] = run["statuses"].pop(0)
+
+    def execute(self, name: str) -> None:
+        """Run the job's command in its uploaded code, with its outputs as folders, and keep what it wrote."""
+        run, properties = self.runs[name], self.jobs[name]["properties"]
+        folder: Path = run["folder"]
+        (folder / "snapshot").mkdir(parents=True, exist_ok=True)
+        workdir = folder / "snapshot"
+        if run["code"]:
+            copied = self.download(run["code"]["properties"]["codeUri"], workdir)
+            top = {entry.split("/")[0] for entry in copied}
+            if len(top) == 1 and (workdir / next(iter(top))).is_dir():
+                workdir = workdir / next(iter(top))
+        values = {}
+        for key, spec in (properties.get("inputs") or {}).items():
+            if spec.get("jobInputType") == "literal":
+                values[("inputs", key)] = str(spec.get("value", ""))
+            else:
+                target = folder / "inputs" / key
+                copied = self.download(spec.get("uri", ""), target)
+                values[("inputs", key)] = str(target / copied[0]) if spec.get("jobInputType") == "uri_file" and \
+                    copied else str(target / Path(spec.get("uri", "")).name)
+        for key in properties.get("outputs") or {}:
+            (folder / "outputs" / key).mkdir(parents=True, exist_ok=True)
+            values[("outputs", key)] = str(folder / "outputs" / key)
+        command = EXPRESSION.sub(lambda m: values.get((m["kind"], m["name"]), m[0]), properties.get("command", ""))
+        environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
+                       "HOME": str(folder), "LANG": "C.UTF-8", "AZUREML_RUN_ID": name,
+                       **(properties.get("environmentVariables") or {})}
+        log_file = folder / "user_logs" / "std_log.txt"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        timeout = seconds((properties.get("limits") or {}).get("timeout") or "PT1H")
+        with open(log_file, "wb") as log:
+            run["process"] = subprocess.Popen(["bash", "-c", command], cwd=workdir, env=environment, stdout=log,
+                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                              start_new_session=True)
+            try:
+                code = run["process"].wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(run["process"].pid, 9)
+                code = run["process"].wait()
+                run["error"] = {"code": "JobTimeout", "message": f"The job exceeded its limit of {timeout:.0f} s "
+                                "(limits.timeout) and was canceled."}
+        if code and not run["error"] and properties["status"] not in ("CancelRequested", "Canceled"):
+            last = (log_file.read_text(errors="replace").strip().splitlines() or [""])[-1]
+            run["error"] = {"code": "UserError", "message": f"Execution failed. User process 'bash' exited with "
+                            f"status code {code}. Please check log file 'user_logs/std_log.txt' for error "
+                            f"details. Error: {last}"}
+        if self.storage:
+            self.upload_folder(folder / "user_logs", self.artifact_container, f"ExperimentRun/dcid.{name}/user_logs")
+            for key in properties.get("outputs") or {}:
+                if key != "default":
+                    self.upload_folder(folder / "outputs" / key, self.blob_container, f"azureml/{name}/{key}")
+
+    def cancel_job(self, name: str):
+        properties, run = self.jobs[name]["properties"], self.runs[name]
+        if properties["status"] not in TERMINAL:
+            properties["status"] = "CancelRequested"
+            if run["process"] and run["process"].poll() is None:
+                os.killpg(run["process"].pid, 9)
+
+        def finish():
+            self.advance(name)
+            return None
+        headers = self.start_operation("jc", ("job", name), "Canceling", finish, status_url=False, timeout="PT1H",
+                                       op_id=f"jc:{self.workspace_guid}:{name}")
+        return 202, b"null", headers
+
+    def stop_jobs(self) -> None:
+        for run in self.runs.values():
+            if run["process"] and run["process"].poll() is None:
+                os.killpg(run["process"].pid, 9)
+
+    # -- run history -------------------------------------------------------------------------------
+
+    def run_history(self, method: str, path: str, body):
+        """The run history service: a run's details, with the error a failed job recorded."""
+        match = re.search(r"/runs/(?P<run>[^/]+)/details$", path)
+        if not match or match["run"] not in self.jobs:
+            raise not_found(f"Run {match['run'] if match else path} not found.")
+        name = match["run"]
+        status = self.jobs[name]["properties"]["status"]
+        run = self.runs[name]
+        error = run["error"]
+        if run["injected"] and status == run["injected"][0]:
+            error = {"code": run["injected"][1], "message": run["injected"][2]}
+        return 200, {"runId": name, "status": status, **({"error": {"error": error}} if error else {})}, {}

@@ -1,0 +1,196 @@
+"""Request bodies checked as Azure checks them: against the REST models azure-ai-ml generates from Azure's
+REST spec (azure.ai.ml._restclient.arm_ml_service.models, generated from the machinelearningservices
+TypeSpec in Azure/azure-rest-api-specs, api-version 2025-12-01).
+
+A property the spec marks required (a non-Optional type) must be present; every value must have the type
+the spec gives; a discriminated model (jobType, endpointComputeType, ...) must name a known kind. An enum
+value must be one of the spec's known values (compared without case, as the service reads enums) when the
+request is made at the spec's own api-version (SPEC_VERSION); the SDK calls older api-versions, whose enums
+differ in places (2023-06-01-preview's MonitoringInputDataType "Trailing" became "Rolling"), so at those
+versions an enum value only has to be a string.
+Read-only properties are ignored in requests, as ARM's resource provider contract says a service does
+(https://github.com/cloud-and-ai-microsoft/resource-provider-contract/blob/master/v1.0/resource-api-reference.md,
+"read-only properties ... will be ignored"). Properties the spec does not know are not refused: the service
+is not strict about them either, so this cannot catch a misspelt optional property.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import functools
+import re
+import sys
+import typing
+
+from azure.ai.ml._restclient.arm_ml_service import models
+from azure.ai.ml._restclient.arm_ml_service._utils.model_base import Model, _RestField
+
+SPEC_VERSION = "2025-12-01"  # the api-version azure-ai-ml's generated models describe
+_NAMESPACE = {**vars(sys.modules[models._models.__name__]), "_models": models}
+_WRITABLE = {"create", "update"}
+# ISO 8601 durations as the spec's `duration` format writes them (PT5S, P1D, PT0.5S)
+_DURATION = re.compile(r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+                       r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
+
+
+@functools.cache
+def _fields(cls) -> tuple[tuple[str, object, bool], ...]:
+    """(JSON name, type, required) of each property a client may send."""
+    hints = typing.get_type_hints(cls, globalns=_NAMESPACE, localns=_NAMESPACE)
+    found: dict[str, _RestField] = {}
+    for klass in reversed(cls.__mro__):
+        found.update({attr: value for attr, value in vars(klass).items() if isinstance(value, _RestField)})
+    result = []
+    for attr, field in found.items():
+        if field._visibility is not None and not _WRITABLE & set(field._visibility):
+            continue
+        hint = hints.get(attr, typing.Any)
+        result.append((field._rest_name_input or attr, hint, type(None) not in typing.get_args(hint)))
+    return tuple(result)
+
+
+def _discriminated(cls, value: dict, path: str, problems: list[str], strict: bool = True):
+    """The subclass a discriminated model's value names (jobType: Command -> CommandJob); at an older
+    api-version, a kind the spec no longer names is checked as the base model."""
+    while getattr(cls, "__mapping__", None):
+        field = next((f for f in vars(cls).values() if isinstance(f, _RestField) and f._is_discriminator), None)
+        if field is None:
+            break
+        name = field._rest_name_input
+        kind = value.get(name)
+        mapping = {str(key).lower(): sub for key, sub in cls.__mapping__.items()}
+        if kind is None:
+            problems.append(f"{path}.{name}: required")
+            return None
+        if not strict and isinstance(kind, str) and kind.lower() not in mapping:
+            break
+        if not isinstance(kind, str) or kind.lower() not in mapping:
+            problems.append(f"{path}.{name}: '{kind}' is not one of {sorted(cls.__mapping__)}")
+            return None
+        if mapping[kind.lower()] is cls:
+            break
+        cls = mapping[kind.lower()]
+    return cls
+
+
+def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any or hint is object:
+        return
+    if value is None:
+        return  # an explicit null is as good as absent; required properties are checked by presence
+    if origin is typing.Union:
+        choices = [a for a in args if a is not type(None)]
+        enums = [a for a in choices if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums and str in choices:  # an extensible enum: one of the known values
+            known = {str(m.value).lower() for e in enums for m in e}
+            if not isinstance(value, str):
+                problems.append(f"{path}: expected a string, got {type(value).__name__}")
+            elif strict and value.lower() not in known:
+                problems.append(f"{path}: '{value}' is not one of {sorted(str(m.value) for e in enums for m in e)}")
+            return
+        attempts = []
+        for choice in choices:
+            attempt: list[str] = []
+            _check(choice, value, path, attempt, strict)
+            if not attempt:
+                return
+            attempts.append(attempt)
+        problems.extend(min(attempts, key=len))
+        return
+    if origin is typing.Literal:
+        allowed = {str(getattr(a, "value", a)).lower() for a in args}
+        if str(value).lower() not in allowed:
+            problems.append(f"{path}: '{value}' is not one of {sorted(allowed)}")
+        return
+    if origin in (list, typing.List):
+        if not isinstance(value, list):
+            problems.append(f"{path}: expected an array, got {type(value).__name__}")
+            return
+        for i, item in enumerate(value):
+            _check(args[0] if args else typing.Any, item, f"{path}[{i}]", problems, strict)
+        return
+    if origin in (dict, typing.Dict):
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected an object, got {type(value).__name__}")
+            return
+        for key, item in value.items():
+            _check(args[1] if len(args) == 2 else typing.Any, item, f"{path}.{key}", problems, strict)
+        return
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        _check(typing.Union[str, hint], value, path, problems, strict)
+        return
+    if isinstance(hint, type) and issubclass(hint, Model):
+        problems.extend(validate(hint, value, path, strict))
+        return
+    expected = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}.get(hint)
+    if expected is not None:
+        if isinstance(value, bool) and hint is not bool or not isinstance(value, expected):
+            problems.append(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+        return
+    if hint is datetime.datetime:
+        try:
+            datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(f"{path}: '{value}' is not an ISO 8601 date-time")
+        return
+    if hint is datetime.timedelta:
+        if not isinstance(value, str) or not _DURATION.match(value):
+            problems.append(f"{path}: '{value}' is not an ISO 8601 duration (e.g. PT5S)")
+        return
+    if hint is bytes:
+        if not isinstance(value, str):
+            problems.append(f"{path}: expected base64 text")
+
+
+def validate(cls, value, path: str = "body", strict: bool = True) -> list[str]:
+    """What is wrong with `value` as a `cls` (a REST model class); empty when nothing is. `strict`: enum
+    values are checked (a request at SPEC_VERSION)."""
+    if not isinstance(value, dict):
+        return [f"{path}: expected an object, got {type(value).__name__}"]
+    problems: list[str] = []
+    cls = _discriminated(cls, value, path, problems, strict)
+    if cls is None:
+        return problems
+    for name, hint, required in _fields(cls):
+        if name not in value or value[name] is None:
+            if required:
+                problems.append(f"{path}.{name}: required")
+            continue
+        _check(hint, value[name], f"{path}.{name}", problems, strict)
+    return problems
+
+
+def _canonical_value(hint, value):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if value is None:
+        return None
+    if origin is typing.Union:
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums and isinstance(value, str):
+            known = {str(m.value).lower(): str(m.value) for e in enums for m in e}
+            return known.get(value.lower(), value)
+        models = [a for a in args if isinstance(a, type) and issubclass(a, Model)]
+        return canonical(models[0], value) if models and isinstance(value, dict) else value
+    if origin in (list, typing.List) and isinstance(value, list):
+        return [_canonical_value(args[0] if args else typing.Any, item) for item in value]
+    if origin in (dict, typing.Dict) and isinstance(value, dict):
+        return {k: _canonical_value(args[1] if len(args) == 2 else typing.Any, v) for k, v in value.items()}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _canonical_value(typing.Union[str, hint], value)
+    if isinstance(hint, type) and issubclass(hint, Model) and isinstance(value, dict):
+        return canonical(hint, value)
+    return value
+
+
+def canonical(cls, value: dict) -> dict:
+    """`value` (a valid `cls`) with every enum written as the spec writes it ("enabled" -> "Enabled"): the
+    service reads enums without case and answers them in its own."""
+    problems: list[str] = []
+    cls = _discriminated(cls, value, "body", problems) or cls
+    result = dict(value)
+    for name, hint, _ in _fields(cls):
+        if name in result:
+            result[name] = _canonical_value(hint, result[name])
+    return result

@@ -1,0 +1,261 @@
+"""The emulator's front: one loopback HTTP server for every Azure host the SDK talks to (the original host
+arrives in X-Original-Host, set by the package's emulator transport), the workspace resource, request
+checks, injected faults, and the routing to each concern's mixin.
+
+It is an emulator, not Azure: docs/azureml-emulator.md lists the rules it enforces, their sources, and what
+it does not emulate.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from azureml_emulator.arm import ARM, ArmError, Operation, bad_request, conflict, invalid, not_found
+from azureml_emulator.assets import AssetService
+from azureml_emulator.endpoints import EndpointService
+from azureml_emulator.identity import IdentityService
+from azureml_emulator.jobs import JobService
+from azureml_emulator.rest import SPEC_VERSION, canonical, validate
+from azureml_emulator.scoring import ScoringService
+
+WORKSPACE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+                       r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$", re.IGNORECASE)
+OPERATION = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.MachineLearningServices/locations/[^/]+/"
+                       r"(?P<kind>mfeOperationsStatus|mfeOperationResults)/(?P<id>[^/]+)$", re.IGNORECASE)
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern
+    status: int
+    body: dict
+    headers: dict
+    times: int
+
+
+class Emulator(IdentityService, AssetService, EndpointService, ScoringService, JobService):
+    """An Azure ML workspace (with its storage, sign-in and identities) on loopback."""
+
+    location = "eastus"
+
+    def __init__(self, storage=None, subscription: str = "00000000-0000-0000-0000-000000000000",
+                 resource_group: str = "rg", workspace: str = "ws", computes: dict | None = None, polls: int = 2,
+                 seed: int = 0):
+        self.storage = storage  # an azureml_emulator.storage.Azurite, or None for tests that upload nothing
+        self.subscription, self.resource_group, self.workspace = subscription, resource_group, workspace
+        self.workspace_guid = str(uuid.uuid4())
+        self.polls = polls  # how many looks a long-running operation answers "Updating" before it ends
+        self.random = random.Random(seed)
+        self.computes = {"cpu-cluster": "AmlCompute"} if computes is None else computes
+        self.operations: dict[str, Operation] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str, str]] = []  # (method, host, path) of every request
+        self.bodies: list[tuple[str, str, object]] = []  # (method, path, body) of every management request
+        self.lock = threading.RLock()
+        self.api_version = ""  # the request's, while one is handled
+        self._identity_state()
+        self._asset_state()
+        self._endpoint_state()
+        self._scoring_state()
+        self._job_state()
+
+    # -- what tests use ----------------------------------------------------------------------------
+
+    @property
+    def ws_id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+
+    def fail_next(self, method: str, path: str, status: int, times: int = 1, body: dict | None = None,
+                  headers: dict | None = None) -> None:
+        """Answer the next `times` requests whose path matches `path` (a regex) with `status`."""
+        self.faults.append(Fault(method, re.compile(path), status, body or {"error": {
+            "code": "TooManyRequests" if status == 429 else "InternalServerError", "message": f"injected {status}"}},
+            headers or ({"Retry-After": "1"} if status == 429 else {}), times))
+
+    def calls(self, method: str | None = None, contains: str = "") -> list[tuple[str, str, str]]:
+        return [call for call in self.requests if (method is None or call[0] == method) and contains in call[2]]
+
+    def sent(self, method: str, contains: str) -> list:
+        """The bodies of the management requests matching `method` and a path fragment."""
+        return [body for m, path, body in self.bodies if m == method and contains in path]
+
+    # -- long-running operations -------------------------------------------------------------------
+
+    def start_operation(self, prefix: str, resource: tuple, state: str, finish, ready=lambda: True,
+                        api_version: str = "2023-04-01-preview", location_is_resource: str | None = None,
+                        op_id: str | None = None, status_url: bool = True, timeout: str = "PT30M") -> dict:
+        """Begin an operation on `resource`; returns the headers the answer carries (as recorded: no
+        Retry-After, a 30-minute timeout; a job's cancel has only a Location, polled until it answers 200)."""
+        op_id = op_id or f"{prefix}:{self.workspace_guid}:{uuid.uuid4()}"
+        self.operations[op_id] = Operation(op_id, resource, state, self.polls, finish, ready)
+        base = (f"{ARM}/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices/locations/"
+                f"{self.location}")
+        headers = {"x-ms-async-operation-timeout": timeout,
+                   "Location": location_is_resource or f"{base}/mfeOperationResults/{op_id}?api-version={api_version}"}
+        if status_url:
+            headers["Azure-AsyncOperation"] = f"{base}/mfeOperationsStatus/{op_id}?api-version={api_version}"
+        return headers
+
+    def operation_on(self, resource: tuple) -> Operation | None:
+        """The operation in progress on `resource`; a look at the resource moves it on."""
+        for operation in self.operations.values():
+            if operation.resource == resource and not operation.done:
+                operation.look()
+                if not operation.done:
+                    return operation
+        return None
+
+    def refuse_if_busy(self, resource: tuple, what: str) -> None:
+        operation = self.operation_on(resource)
+        if operation:
+            raise conflict(what, operation.state)
+
+    def check(self, model_class, body, what: str) -> dict:
+        """The body, refused (400) unless it is a valid `model_class`, with its enums as the service writes them."""
+        problems = validate(model_class, body, strict=self.api_version == SPEC_VERSION)
+        if problems:
+            raise invalid([f"{what}: {problem}" for problem in problems])
+        return canonical(model_class, body)
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def handle(self, method: str, host: str, path: str, query: dict, headers, raw: bytes):
+        """-> (status, json body or None, headers)"""
+        self.requests.append((method, host, path))
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == method and fault.path.search(path):
+                fault.times -= 1
+                return fault.status, fault.body, fault.headers
+        if host.endswith(".inference.ml.azure.com"):
+            return self.score(host.split(".")[0], path, headers, raw)
+        if host == "login.microsoftonline.com":
+            return self.entra(method, path, raw)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return ArmError(400, "The request content was invalid and could not be deserialized.",
+                            code="InvalidRequestContent").answer(self.location)
+        with self.lock:
+            self.api_version = query.get("api-version", [""])[0]
+            try:
+                if not (host.endswith(".api.azureml.ms") and path == "/discovery"):  # discovery is public
+                    self.check_token(headers, host if host in ("graph.microsoft.com",) else "management.azure.com")
+                self.bodies.append((method, path, body))
+                if host == "graph.microsoft.com":
+                    return self.graph(path)
+                if host.endswith(".api.azureml.ms"):
+                    return self.workspace_services(method, host, path, body)
+                return self.management(method, path, query, body)
+            except ArmError as error:
+                return error.answer(self.location)
+
+    def management(self, method: str, path: str, query: dict, body):
+        if match := OPERATION.match(path):
+            return self.operation_status(match["kind"], match["id"], path)
+        if re.search(r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities", path, re.IGNORECASE):
+            return self.managed_identities(path)
+        if path.endswith("/providers/Microsoft.Authorization/roleAssignments"):
+            return self.role_assignments(path.removesuffix("/providers/Microsoft.Authorization/roleAssignments"),
+                                         query)
+        match = WORKSPACE.match(path)
+        if not match or match["sub"] != self.subscription or match["rg"].lower() != self.resource_group.lower():
+            raise ArmError(404, f"The Resource '{path}' was not found.", code="ResourceNotFound")
+        if match["ws"] != self.workspace:
+            raise ArmError(404, f"The Resource 'Microsoft.MachineLearningServices/workspaces/{match['ws']}' under "
+                           f"resource group '{self.resource_group}' was not found.", code="ResourceNotFound")
+        rest = (match["rest"] or "").strip("/")
+        if rest == "" and method == "GET":
+            return 200, self.workspace_resource(), {}
+        parts = rest.split("/")
+        routes = {"onlineEndpoints": self.route_endpoints, "models": self.route_models, "codes": self.route_codes,
+                  "environments": self.route_versioned, "data": self.route_versioned,
+                  "datastores": self.route_datastores, "jobs": self.route_jobs, "computes": self.route_computes,
+                  "schedules": self.route_schedules}
+        if parts[0] in routes:
+            return routes[parts[0]](method, parts, query, body or {})
+        if rest == "providers/Microsoft.Authorization/roleAssignments":
+            return self.role_assignments(self.ws_id, query)
+        raise ArmError(404, f"{method} {rest} is not emulated", code="NotEmulated")
+
+    def workspace_resource(self) -> dict:
+        return {"id": self.ws_id, "name": self.workspace, "location": self.location,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "properties": {"workspaceId": self.workspace_guid, "systemDatastoresAuthMode": "accesskey",
+                               "discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
+                               "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0"
+                                                    f"{self.ws_id}", "provisioningState": "Succeeded"}}
+
+    def operation_status(self, kind: str, op_id: str, path: str):
+        operation = self.operations.get(op_id)
+        if operation is None:
+            raise not_found(f"Operation {op_id} was not found.")
+        operation.look()
+        if kind == "mfeOperationsStatus":
+            return 200, operation.body(path), {}
+        return (200, None, {}) if operation.done else (202, {}, {"Location": f"{ARM}{path}"})
+
+    def workspace_services(self, method: str, host: str, path: str, body):
+        """The workspace's data-plane services the SDK finds through discovery."""
+        if path == "/discovery":
+            service = f"https://{host}"
+            return 200, {name: service for name in ("api", "catalog", "experimentation", "gallery", "history",
+                                                    "hyperdrive", "labeling", "modelmanagement", "pipelines")}, {}
+        if path.startswith("/history/"):
+            return self.run_history(method, path, body)
+        raise not_found(f"service route {path}")
+
+    # -- the server --------------------------------------------------------------------------------
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: do not wait for an ACK
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                split = urlsplit(self.path)
+                try:
+                    status, payload, headers = emulator.handle(
+                        self.command, self.headers.get("X-Original-Host", ""), split.path, parse_qs(split.query),
+                        self.headers, raw)
+                except Exception as error:  # an emulator bug answers 500 (never a dropped connection)
+                    status, payload, headers = 500, {"error": {"code": "EmulatorBug", "message": repr(error)}}, {}
+                # bytes as they are (b"null" where Azure answers a literal null), None as no body
+                data = payload if isinstance(payload, bytes) else \
+                    b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = answer
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+    def close(self) -> None:
+        self.stop_servers()
+        self.stop_jobs()
+
+
+__all__ = ["Emulator", "ArmError", "bad_request"]
