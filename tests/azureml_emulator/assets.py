@@ -111,6 +111,8 @@ class AssetService:
     # -- models ------------------------------------------------------------------------------------
 
     def route_models(self, method, parts, query, body):
+        if len(parts) == 1 and method == "GET":  # the model containers
+            return 200, {"value": [self.route_models("GET", ["models", name], {}, {})[1] for name in self.models]}, {}
         name = parts[1] if len(parts) > 1 else ""
         versions = self.models.get(name)
         if len(parts) == 2 and method == "GET":

@@ -2,16 +2,21 @@
 REST spec (azure.ai.ml._restclient.arm_ml_service.models, generated from the machinelearningservices
 TypeSpec in Azure/azure-rest-api-specs, api-version 2025-12-01).
 
-A property the spec marks required (a non-Optional type) must be present; every value must have the type
-the spec gives; a discriminated model (jobType, endpointComputeType, ...) must name a known kind. An enum
-value must be one of the spec's known values (compared without case, as the service reads enums) when the
-request is made at the spec's own api-version (SPEC_VERSION); the SDK calls older api-versions, whose enums
-differ in places (2023-06-01-preview's MonitoringInputDataType "Trailing" became "Rolling"), so at those
-versions an enum value only has to be a string.
-Read-only properties are ignored in requests, as ARM's resource provider contract says a service does
-(https://github.com/cloud-and-ai-microsoft/resource-provider-contract/blob/master/v1.0/resource-api-reference.md,
-"read-only properties ... will be ignored"). Properties the spec does not know are not refused: the service
-is not strict about them either, so this cannot catch a misspelt optional property.
+A property the spec marks required (a non-Optional type) must be present; a property the model does not
+have is refused; every value must be readable as the type the spec gives; a discriminated model (jobType,
+endpointComputeType, ...) must name a known kind. How strictly: as the service's JSON reader (Newtonsoft
+Json.NET, whose messages the service's errors carry: recorded, a job output with an `assetVersion` member is
+a 400 "Could not find member 'assetVersion' on object of type 'UriFolderJobOutput'. Path 'assetVersion',
+line 1, position 604.", command_job/...test_command_job_register_output.json) reads JSON: unknown members
+refused, a number or a boolean read as a string, a numeric string as a number, "true"/"false" as a boolean.
+Members and enum values are checked against the spec only for a request at the spec's own api-version
+(SPEC_VERSION): the SDK calls older api-versions, whose models differ in places (2023-06-01-preview's
+monitoring signals have `mode`, its MonitoringInputDataType "Trailing" became "Rolling"), so at those
+versions an unknown member is accepted, an enum value only has to be a string, and a discriminator value
+the spec no longer knows is checked as its base model. An enum value is compared without case, as Json.NET
+reads enums.
+Read-only properties are accepted and ignored, as ARM's resource provider contract says
+(Azure/azure-resource-manager-rpc v1.0/resource-api-reference.md: read-only properties in a PUT are ignored).
 """
 
 from __future__ import annotations
@@ -35,18 +40,17 @@ _DURATION = re.compile(r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(
 
 
 @functools.cache
-def _fields(cls) -> tuple[tuple[str, object, bool], ...]:
-    """(JSON name, type, required) of each property a client may send."""
+def _fields(cls) -> tuple[tuple[str, object, bool, bool], ...]:
+    """(JSON name, type, required, writable) of each property of the model."""
     hints = typing.get_type_hints(cls, globalns=_NAMESPACE, localns=_NAMESPACE)
     found: dict[str, _RestField] = {}
     for klass in reversed(cls.__mro__):
         found.update({attr: value for attr, value in vars(klass).items() if isinstance(value, _RestField)})
     result = []
     for attr, field in found.items():
-        if field._visibility is not None and not _WRITABLE & set(field._visibility):
-            continue
         hint = hints.get(attr, typing.Any)
-        result.append((field._rest_name_input or attr, hint, type(None) not in typing.get_args(hint)))
+        writable = field._visibility is None or bool(_WRITABLE & set(field._visibility))
+        result.append((field._rest_name_input or attr, hint, type(None) not in typing.get_args(hint), writable))
     return tuple(result)
 
 
@@ -124,10 +128,9 @@ def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
     if isinstance(hint, type) and issubclass(hint, Model):
         problems.extend(validate(hint, value, path, strict))
         return
-    expected = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}.get(hint)
-    if expected is not None:
-        if isinstance(value, bool) and hint is not bool or not isinstance(value, expected):
-            problems.append(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    if hint in (str, int, float, bool):
+        if not _readable(hint, value):
+            problems.append(f"{path}: could not read {json_text(value)} as {_TYPE_NAMES[hint]}")
         return
     if hint is datetime.datetime:
         try:
@@ -144,16 +147,47 @@ def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
             problems.append(f"{path}: expected base64 text")
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value)[:80]
+
+
+def _readable(hint, value) -> bool:
+    """Whether Json.NET reads `value` as a `hint`: primitives convert, objects and arrays do not."""
+    if isinstance(value, (dict, list)):
+        return False
+    if hint is str:
+        return True
+    if hint is bool:
+        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return hint is float or number.is_integer()
+
+
 def validate(cls, value, path: str = "body", strict: bool = True) -> list[str]:
-    """What is wrong with `value` as a `cls` (a REST model class); empty when nothing is. `strict`: enum
-    values are checked (a request at SPEC_VERSION)."""
+    """What is wrong with `value` as a `cls` (a REST model class); empty when nothing is. `strict`: members
+    and enum values are checked too (a request at SPEC_VERSION)."""
     if not isinstance(value, dict):
         return [f"{path}: expected an object, got {type(value).__name__}"]
     problems: list[str] = []
     cls = _discriminated(cls, value, path, problems, strict)
     if cls is None:
         return problems
-    for name, hint, required in _fields(cls):
+    known = {name for name, *_ in _fields(cls)}
+    problems.extend(f"{path}: could not find member '{name}' on object of type '{cls.__name__}'"
+                    for name in value if strict and name not in known)
+    for name, hint, required, writable in _fields(cls):
+        if not writable:
+            continue
         if name not in value or value[name] is None:
             if required:
                 problems.append(f"{path}.{name}: required")
@@ -190,7 +224,7 @@ def canonical(cls, value: dict) -> dict:
     problems: list[str] = []
     cls = _discriminated(cls, value, "body", problems) or cls
     result = dict(value)
-    for name, hint, _ in _fields(cls):
+    for name, hint, *_ in _fields(cls):
         if name in result:
             result[name] = _canonical_value(hint, result[name])
     return result

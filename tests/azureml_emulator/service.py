@@ -251,7 +251,35 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server, f"http://127.0.0.1:{server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return server, self.url
+
+    def request(self, method: str, path: str, body=None, host: str = "management.azure.com",
+                api_version: str = "2025-12-01", token: str | None = None, headers: dict | None = None):
+        """A raw request, as a client that is not the SDK sends it (for what the SDK refuses client-side);
+        signed as the first registered identity unless `token` is given. -> (status, json or text, headers)"""
+        import urllib.error
+        import urllib.request
+
+        if token is None:
+            identity = next(iter(self.identities.values()))
+            token = self._access_token(identity, f"https://{host}" if host != "management.azure.com" else
+                                       "https://management.azure.com")[0]
+        separator = "&" if "?" in path else "?"
+        url = f"{self.url}{path}{separator}api-version={api_version}" if api_version else f"{self.url}{path}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={
+            "X-Original-Host": host, "Content-Type": "application/json", **({"Authorization": f"Bearer {token}"}
+                                                                            if token else {}), **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, raw, answer_headers = answer.status, answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as error:
+            status, raw, answer_headers = error.code, error.read(), dict(error.headers)
+        try:
+            return status, json.loads(raw) if raw else None, answer_headers
+        except ValueError:
+            return status, raw.decode(errors="replace"), answer_headers
 
     def close(self) -> None:
         self.stop_servers()
