@@ -18,6 +18,9 @@ Sources:
 - A non-MLflow model needs a scoring script and an environment; an MLflow model does not ("no-code
   deployment", learn.microsoft.com/azure/machine-learning/how-to-deploy-mlflow-models-online-endpoints).
 - request_timeout_ms: "the maximum value allowed is 180000 milliseconds" (reference-yaml-deployment-managed-online).
+- "When an operation is already in progress, any new operation on that same online endpoint responds with a
+  409 conflict error." (how-to-troubleshoot-online-endpoints; its Kubernetes table, applied to a deployment's
+  writes while its endpoint is busy: inferred).
 - Recordings (online_services/...test_online_endpoint_e2e, ...test_online_deployment): endpoint and
   deployment PUT answer 201 with provisioningState "Creating" (an update too), Azure-AsyncOperation, a
   Location naming the resource, x-ms-async-operation-timeout PT30M; scoringUri is null until the endpoint
