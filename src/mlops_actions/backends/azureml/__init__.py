@@ -1,0 +1,39 @@
+"""The azureml backend: an Azure Machine Learning workspace, through azure-ai-ml (the SDK, unchanged).
+
+Sign-in is DefaultAzureCredential, so it works after azure/login with OIDC (the Azure CLI's session)
+and with workload-identity variables alike. One module per concern: connection (transport, credential,
+errors), registry, endpoints (and scoring), jobs, identity (setup's checks), monitoring.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from mlops_actions.backends.azureml.connection import EMULATOR, emulator_transport, failure, translated
+from mlops_actions.backends.azureml.endpoints import Endpoints
+from mlops_actions.backends.azureml.identity import Identity
+from mlops_actions.backends.azureml.jobs import Jobs
+from mlops_actions.backends.azureml.monitoring import Monitoring
+from mlops_actions.backends.azureml.registry import Registry
+
+__all__ = ["AzureMLBackend", "EMULATOR", "emulator_transport", "failure", "translated"]
+
+
+class AzureMLBackend(Registry, Endpoints, Jobs, Identity, Monitoring):
+    name = "azureml"
+
+    def __init__(self, subscription: str, resource_group: str, workspace: str):
+        from azure.ai.ml import MLClient
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.identity import DefaultAzureCredential
+
+        emulator = os.environ.get(EMULATOR)
+        if emulator:
+            print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
+        self.transport = emulator_transport(emulator) if emulator else RequestsTransport()
+        credential = DefaultAzureCredential(transport=self.transport)
+        self.workspace, self.credential = workspace, credential
+        self.client = MLClient(credential, subscription, resource_group, workspace, transport=self.transport,
+                               enable_telemetry=False, show_progress=False)
+        self._scoring_uris: dict[str, str] = {}

@@ -1,0 +1,52 @@
+"""The workspace's model registry."""
+
+from __future__ import annotations
+
+from mlops_actions.backends import CONTENT_HASH_TAG, ModelVersion
+from mlops_actions.backends.azureml.connection import failure, translated
+from mlops_actions.github import ActionError
+
+
+class Registry:
+    def _version(self, model) -> ModelVersion:
+        return ModelVersion(model.name, str(model.version), f"azureml:{model.name}:{model.version}",
+                            model.type or "mlflow_model", dict(model.tags or {}), str(model.path or ""))
+
+    @translated("listing the model's versions")
+    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            versions = list(self.client.models.list(name=name))
+        except ResourceNotFoundError:
+            return None
+        same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
+        return self._version(min(same, key=lambda m: int(m.version))) if same else None
+
+    @translated("registering the model")
+    def register_model(self, name: str, path, model_type: str, description: str, tags: dict[str, str],
+                       properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
+        """Register a version; returns it and True (new). Two runs registering the same files at the same
+        moment can both create a version: the workspace has no lock to take."""
+        from azure.ai.ml.entities import Model
+        from azure.core.exceptions import HttpResponseError
+
+        model = Model(name=name, path=str(path), type=model_type, description=description or None,
+                      tags={**tags, CONTENT_HASH_TAG: content_hash}, properties=properties)
+        try:
+            return self._version(self.client.models.create_or_update(model)), True
+        except HttpResponseError as exc:
+            raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}") from None
+
+    @translated("reading the model")
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self.client.models.get(name, label="latest") if version == "latest" else \
+                self.client.models.get(name, version=version)
+        except ResourceNotFoundError:
+            raise ActionError("Model not found", f"model {name} version {version} is not in workspace "
+                              f"{self.workspace}. Fix: register it first with register-model, or give an existing "
+                              "model-version.") from None
+        return self._version(found)
