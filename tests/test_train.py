@@ -79,26 +79,45 @@ def on_azure(emulator, **flags):
                                       "workspace": "ws", **flags})
 
 
-@pytest.mark.xfail(strict=True, reason="finding for the azureml corrections issue: the command job uploads no code "
-                   "(no code=), so `python train.py` runs in an empty folder and fails on Azure")
-def test_a_command_job_is_followed_until_it_completes(azure, runner, capsys):
-    assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster") == 0
+def test_a_command_job_runs_the_uploaded_working_directory_and_its_model_lands_in_the_output(
+        azure, project, runner, capsys):
+    (project / ".gitignore").write_text("local-secrets.txt\n")
+    (project / "local-secrets.txt").write_text("not for Azure")
+    assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
+                    **{"model-output": "out/model"}) == 0
     outputs = runner.outputs()
     [name] = azure.jobs
     assert outputs["job-name"] == name and outputs["model-path"] == f"azureml://jobs/{name}/outputs/model"
     assert outputs["job-url"].startswith(f"https://ml.azure.com/runs/{name}")
     job = azure.jobs[name]["properties"]
-    assert (job["jobType"], job["command"]) == ("Command", "python train.py")
+    assert job["jobType"] == "Command" and job["command"].startswith("( python train.py ) && ")
     assert job["computeId"].endswith("/computes/cpu-cluster")
     out = capsys.readouterr().out
     assert out.index(f"{name}: Queued") < out.index(f"{name}: Running") < out.index(f"{name}: Completed")
+    storage = azure.storage.service()
+    code = azure.code_of(job["codeId"])["properties"]["codeUri"]
+    container, prefix = azure.blob_location(code)
+    uploaded = {blob.name.removeprefix(prefix).lstrip("/") for blob in
+                storage.get_container_client(container).list_blobs(name_starts_with=prefix)}
+    assert "train.py" in uploaded and "local-secrets.txt" not in uploaded  # .gitignore respected
+    written = {blob.name for blob in storage.get_container_client(azure.blob_container).list_blobs(
+        name_starts_with=f"azureml/{name}/model/")}
+    assert f"azureml/{name}/model/MLmodel" in written  # the model the command wrote, in the job's output
 
 
-@pytest.mark.parametrize("ending", ["Failed", "Canceled"])
-def test_a_failed_or_cancelled_job_fails_the_step(azure, runner, ending):
+def test_a_command_that_writes_to_its_output_is_submitted_unchanged(azure, project, runner):
+    command = "python train.py && cp -R out/model/. ${{outputs.model}}"
+    assert on_azure(azure, command=command, environment="azureml:sklearn:1", compute="cpu-cluster") == 0
+    [job] = azure.jobs.values()
+    assert job["properties"]["command"] == command and job["properties"]["status"] == "Completed"
+
+
+@pytest.mark.parametrize("ending", ["Failed", "Canceled", "Paused"])  # Paused ends the wait too
+def test_a_failed_or_cancelled_job_fails_the_step(azure, project, runner, ending):
     azure.fail_job(ending)
     with pytest.raises(github.ActionError) as caught:
-        on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster")
+        on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
+                 **{"timeout-minutes": "1"})  # a wait that missed the end would time out, not hang
     [name] = azure.jobs
     assert caught.value.title == f"Training job {ending.lower()}"
     assert f"Azure ML job {name} ended {ending}: UserError: Execution failed: train.py exited with 1" \
@@ -121,13 +140,13 @@ def test_a_missing_compute_submits_nothing(azure, runner):
     assert azure.calls("PUT") == []
 
 
-@pytest.mark.xfail(strict=True, reason="finding for the azureml corrections issue: the command job uploads no code "
-                   "(no code=), so `python train.py` runs in an empty folder and fails on Azure")
-def test_a_command_job_file_is_the_base(azure, runner, tmp_path):
+def test_a_command_job_file_is_the_base(azure, project, runner, tmp_path):
     (tmp_path / "job.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\ntype: command\n"
         "command: python train.py --epochs 1\nenvironment: azureml:sklearn:1\ncompute: azureml:cpu-cluster\n"
         "outputs:\n  model:\n    type: uri_folder\n")
-    assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5"}) == 0
+    assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5",
+                              "model-output": "out/model"}) == 0
     [job] = azure.jobs.values()
-    assert job["properties"]["command"] == "python train.py --epochs 5"
+    assert job["properties"]["command"].startswith("( python train.py --epochs 5 ) && ")
+    assert job["properties"]["status"] == "Completed"

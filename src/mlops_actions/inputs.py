@@ -135,6 +135,14 @@ class Inputs:
                              f"set {self.label(name)} to a folder of the repository, relative to its root")
         return path.resolve()
 
+    def relative_path(self, name: str) -> str:
+        """A path inside the working folder (relative, not climbing out of it), as given."""
+        value = self[name]
+        if not value or Path(value).is_absolute() or ".." in Path(value).parts:
+            raise self.error(name, "empty" if not value else "not a path inside the working directory",
+                             "give a relative path such as outputs/model")
+        return value
+
     def paths(self, name: str, base: Path) -> list[str]:
         """Files or folders (relative to `base`) that must exist."""
         paths = self.words(name)

@@ -41,7 +41,6 @@ OUTPUTS = {
     "job-name": "azureml backend: the command job's name.",
     "job-url": "azureml backend: the job in Azure ML studio.",
 }
-FINISHED = {"Completed", "Failed", "Canceled", "NotResponding"}
 
 
 def experiment_name(inputs: Inputs) -> str:
@@ -114,12 +113,13 @@ def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
     if not job_file and not (inputs["command"] and inputs["environment"]):
         raise inputs.error("environment" if inputs["command"] else "command", "empty",
                            "give command and environment (or a job-file) for an Azure ML command job")
-    output = Path(inputs["model-output"]).name  # the job's output that holds the model
+    model_output = inputs.relative_path("model-output")
+    output = Path(model_output).name  # the job's output that holds the model
     job = backend.command_job(job_file, inputs["command"], inputs["environment"], inputs["compute"],
-                              experiment_name(inputs), output)
+                              experiment_name(inputs), model_output, base)
     with github.group(f"Azure ML job {job.name}: {job.studio_url}"):
         status, started, last = status_of(job), time.monotonic(), None
-        while status not in FINISHED:
+        while status not in backend.FINISHED:
             if status != last:
                 print(f"{time.strftime('%H:%M:%S')} {job.name}: {status}", flush=True)
                 last = status

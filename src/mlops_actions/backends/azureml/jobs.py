@@ -1,7 +1,11 @@
-"""Training as an Azure ML command job."""
+"""Training as an Azure ML command job: the working directory uploaded as the job's code, and the model
+the command writes routed into the job's named output (Azure ML keeps only what a command writes to
+${{outputs.<name>}})."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 from mlops_actions.backends.azureml.connection import translated
@@ -11,26 +15,35 @@ from mlops_actions.github import ActionError
 class Jobs:
     poll_seconds = 15.0  # between two looks at a running job
 
+    # Paused is not a success, and nobody resumes a CI job: it ends the wait like the terminal states
+    FINISHED = frozenset({"Completed", "Failed", "Canceled", "NotResponding", "Paused"})
+
     @translated("submitting the training job")
     def command_job(self, job_file: Path | None, command_line: str, environment: str, compute: str,
-                    experiment: str, output: str):
-        """Submit a command job (from a CLI v2 job YAML, or built from the inputs); nothing is submitted
-        when the file is not a command job or the compute does not exist."""
+                    experiment: str, model_output: str, code: Path):
+        """Submit a command job (from a CLI v2 job YAML, or built from the inputs) whose code is `code` (the
+        SDK uploads it, leaving out what .amlignore or else .gitignore lists) unless the file names its own,
+        and whose output named after model-output's last part receives what the command writes there.
+        Nothing is submitted when the file is not a command job or the compute does not exist."""
         from azure.ai.ml import Output, command, load_job
         from azure.core.exceptions import ResourceNotFoundError
 
+        output = Path(model_output).name
         if job_file:
             job = load_job(job_file)
             if job.type != "command":
                 raise ActionError("Not a command job", f"{job_file} defines a {job.type} job; train submits "
                                   "command jobs (type: command). Fix: give a command job, or run a pipeline "
                                   "yourself.")
-            job.command = command_line or job.command
+            job.command = routed(command_line or job.command, model_output, output)
             job.environment = environment or job.environment
             job.compute = compute or job.compute
+            job.code = job.code or str(code)
+            if output not in job.outputs:
+                job.outputs[output] = Output(type="uri_folder")
         else:
-            job = command(command=command_line, environment=environment, compute=compute,
-                          outputs={output: Output(type="uri_folder")})
+            job = command(command=routed(command_line, model_output, output), code=str(code),
+                          environment=environment, compute=compute, outputs={output: Output(type="uri_folder")})
         job.experiment_name = job.experiment_name or experiment
         if job.compute:
             try:
@@ -50,10 +63,25 @@ class Jobs:
         self.client.jobs.begin_cancel(name).result()
 
     def job_error(self, name: str) -> str:
-        """The error a failed job recorded, from its run history (empty when none can be read)."""
+        """The error a failed job recorded, from its run history (the SDK's own route for jobs.stream, a
+        private one: when a later SDK drops it, the error says where to look instead)."""
+        runs = getattr(self.client.jobs, "_runs_operations", None)
+        if runs is None or not hasattr(runs, "get_run_details"):
+            return "(this azure-ai-ml cannot read the run history; the job's page has the error)"
         try:
-            details = self.client.jobs._runs_operations.get_run_details(name)  # the SDK's own (stream) route
-            error = getattr(getattr(details, "error", None), "error", None)
-            return f"{error.code}: {error.message}" if error and error.code else (getattr(error, "message", "") or "")
-        except Exception:  # noqa: BLE001 - the error is a courtesy; the job's status decides
-            return ""
+            details = runs.get_run_details(name)
+        except Exception as exc:  # noqa: BLE001 - the error is a courtesy; the job's status decides
+            return f"(its run history could not be read: {type(exc).__name__})"
+        error = getattr(getattr(details, "error", None), "error", None)
+        return f"{error.code}: {error.message}" if error and error.code else (getattr(error, "message", "") or "")
+
+
+def routed(command_line: str, model_output: str, output: str) -> str:
+    """The command, then a copy of what it wrote at model_output into ${{outputs.<output>}}; unchanged when
+    the command writes to that output itself."""
+    target = "${{outputs.%s}}" % output
+    if re.search(r"\$\{\{\s*outputs\." + re.escape(output) + r"\s*\}\}", command_line):
+        return command_line
+    source = shlex.quote(model_output)
+    return (f"( {command_line} ) && mkdir -p \"{target}\" && if [ -d {source} ]; then cp -R {source}/. "
+            f"\"{target}/\"; else cp {source} \"{target}/\"; fi")
