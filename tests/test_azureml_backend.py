@@ -110,18 +110,21 @@ def test_too_many_requests_is_retried(azure, runner):
     assert azure.endpoints["diabetes-ep"]["properties"]["traffic"] == {"blue": 100}
 
 
-def test_a_failed_operation_is_a_clear_error_and_traffic_is_unchanged(azure, runner):
+def test_a_failed_operation_is_a_clear_error_its_logs_are_read_before_it_is_deleted(azure, runner, capsys):
     register_and_deploy(azure, runner)
     azure.fail_deployment("green", "ImageBuildFailure", "the image of green did not build")
     call(register, azure, **{"model-name": "diabetes", "model-path": URI2})
     with pytest.raises(github.ActionError) as caught:
         call(deploy, azure, **{"endpoint-name": "diabetes-ep", "model-name": "diabetes", "model-version": "2",
                                "traffic-percent": "100"})
-    assert "ImageBuildFailure: the image of green did not build" in str(caught.value)
-    assert "Traffic is unchanged; the failed deployment was deleted." in str(caught.value)
+    assert "ImageBuildFailure: the image of green did not build. Traffic is unchanged" in str(caught.value)
+    assert "the failed deployment's logs are above, and it was deleted." in str(caught.value)
     assert azure.endpoints["diabetes-ep"]["properties"]["traffic"] == {"blue": 100}
     assert ("diabetes-ep", "green") not in azure.deployments
-    assert azure.calls("DELETE", "/deployments/green")
+    calls = [(method, path) for method, _, path in azure.requests]
+    logs = calls.index(("POST", f"{azure.ws_id}/onlineEndpoints/diabetes-ep/deployments/green/getLogs"))
+    assert logs < calls.index(("DELETE", f"{azure.ws_id}/onlineEndpoints/diabetes-ep/deployments/green"))
+    assert "::group::Logs of the failed deployment diabetes-ep/green" in capsys.readouterr().out
 
 
 def test_a_missing_model_stops_before_anything_is_deployed(azure, runner):
@@ -211,3 +214,129 @@ def test_a_monitor_without_collected_data_is_a_clear_error(azure, runner):
         call(monitor, azure, **{"endpoint-name": "diabetes-ep",
                                 "training-data": "azureml://datastores/workspaceblobstore/paths/data/diabetes.csv"})
     assert azure.schedules == {}
+
+
+def test_a_rollback_without_a_previous_deployment_gives_the_others_all_the_traffic(azure, runner):
+    register_and_deploy(azure, runner)
+    azure.scorers[("diabetes-ep", "green")] = lambda body: (500, {"error": "model crashed"})
+    register_and_deploy(azure, runner, URI2, **{"traffic-percent": "10"})
+    assert azure.traffic("diabetes-ep") == {"blue": 90, "green": 10}
+    assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "deployment-name": "green", "rollback": "true",
+                                 "request-file": azure.request_file}) == 1
+    assert azure.traffic("diabetes-ep") == {"blue": 100}  # not {blue: 90}, which Azure refuses
+    assert ("diabetes-ep", "green") not in azure.deployments
+
+
+def test_a_new_deployment_is_mirrored_before_the_shift_and_mirroring_stops_when_it_goes_live(azure, runner):
+    register_and_deploy(azure, runner)
+    register_and_deploy(azure, runner, URI2, **{"mirror-percent": "20"})
+    assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 100}, {"green": 20})
+    [call(smoke, azure, **{"endpoint-name": "diabetes-ep", "request-file": azure.request_file}) for _ in range(3)]
+    assert azure.mirrored and {name for _, name in azure.mirrored} == {"green"}
+    assert call(traffic, azure, **{"endpoint-name": "diabetes-ep", "traffic": "green", "retire": "true"}) == 0
+    assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"green": 100}, {})
+    assert {"traffic": "green=100", "mirror": "", "retired": "blue"}.items() <= runner.outputs().items()
+
+
+def test_a_mirrored_deployment_redeployed_with_live_traffic_is_mirrored_to_no_longer(azure, runner):
+    register_and_deploy(azure, runner)
+    register_and_deploy(azure, runner, URI2, **{"mirror-percent": "20"})
+    register_and_deploy(azure, runner, URI2, **{"traffic-percent": "30"})  # green again, now taking traffic
+    assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 70, "green": 30}, {})
+
+
+def test_mirroring_is_set_and_stopped_by_shift_traffic_and_a_mirrored_deployment_is_kept(azure, runner):
+    register_and_deploy(azure, runner)
+    register_and_deploy(azure, runner, URI2)
+    assert call(traffic, azure, **{"endpoint-name": "diabetes-ep", "mirror": "green=50"}) == 0
+    assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 100}, {"green": 50})
+    assert call(traffic, azure, **{"endpoint-name": "diabetes-ep", "traffic": "blue", "retire": "true"}) == 0
+    assert ("diabetes-ep", "green") in azure.deployments  # still mirrored: not idle
+    assert call(traffic, azure, **{"endpoint-name": "diabetes-ep", "traffic": "blue", "mirror": "off",
+                                   "retire": "true"}) == 0
+    assert azure.mirror("diabetes-ep") == {} and ("diabetes-ep", "green") not in azure.deployments
+    with pytest.raises(InputError, match="'mirror' is 'green=60': not one name=percent with 1-50%"):
+        call(traffic, azure, **{"endpoint-name": "diabetes-ep", "mirror": "green=60"})
+
+
+def test_deleting_a_mirrored_deployment_stops_its_mirror_first(azure, runner):
+    from mlops_actions.backends.azureml import AzureMLBackend
+
+    register_and_deploy(azure, runner)
+    register_and_deploy(azure, runner, URI2, **{"mirror-percent": "10"})
+    AzureMLBackend(azure.subscription, "rg", "ws").delete_deployment("diabetes-ep", "green")
+    assert azure.mirror("diabetes-ep") == {} and ("diabetes-ep", "green") not in azure.deployments
+
+
+def test_an_endpoint_file_creates_an_endpoint_without_traffic_and_merges_into_an_existing_one(azure, runner, tmp_path):
+    identity = (f"/subscriptions/{azure.subscription}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+                "userAssignedIdentities/id-endpoint")
+    (tmp_path / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+        "name: diabetes-ep\nauth_mode: key\ntraffic:\n  blue: 100\ntags:\n  team: risk\n"
+        f"identity:\n  type: user_assigned\n  user_assigned_identities:\n    - resource_id: {identity}\n")
+    register_and_deploy(azure, runner, **{"endpoint-file": str(tmp_path / "endpoint.yml")})
+    assert azure.traffic("diabetes-ep") == {"blue": 100}  # set by the deployment, not by the file
+    register_and_deploy(azure, runner, URI2, **{"mirror-percent": "10"})
+    (tmp_path / "update.yml").write_text("name: diabetes-ep\ndescription: diabetes, v2\ntags:\n  stage: prod\n")
+    register_and_deploy(azure, runner, URI2, **{"endpoint-file": str(tmp_path / "update.yml"),
+                                                "deployment-name": "red"})
+    endpoint = azure.endpoints["diabetes-ep"]
+    assert endpoint["properties"]["description"] == "diabetes, v2"
+    assert endpoint["tags"] == {"team": "risk", "stage": "prod"}
+    assert endpoint["identity"]["type"].lower() == "userassigned"
+    assert identity in str(endpoint["identity"])
+    assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 100}, {"green": 10})
+
+
+def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(azure, runner):
+    register_and_deploy(azure, runner)
+    azure.polls = 20  # looks (by anyone) before the left-behind operation ends
+    status, _, _ = azure.request("PUT", f"{azure.ws_id}/onlineEndpoints/diabetes-ep", {  # as a cancelled run left it
+        "location": "eastus", "properties": {"authMode": "Key", "description": "left behind",
+                                             "traffic": {"blue": 100}}}, api_version="2022-02-01-preview")
+    assert status == 201
+    register_and_deploy(azure, runner, URI2)
+    assert ("PUT", f"{azure.ws_id}/onlineEndpoints/diabetes-ep/deployments/green", 409) in azure.answered
+    assert azure.deployments[("diabetes-ep", "green")]["properties"]["provisioningState"] == "Succeeded"
+    assert azure.endpoints["diabetes-ep"]["properties"]["description"] == "left behind"
+
+
+def test_the_smoke_test_keeps_to_what_a_deployment_admits_and_retries_what_it_refuses(azure, runner, monkeypatch,
+                                                                                     capsys):
+    import time
+
+    monkeypatch.setattr(smoke, "RETRY_SECONDS", 0.01)
+    register_and_deploy(azure, runner)  # 1 instance, 1 request per instance: 2 at once
+    azure.scorers[("diabetes-ep", "blue")] = lambda body: (time.sleep(0.05), (200, [0, 0]))[1]
+    assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "requests": "16", "concurrency": "8",
+                                 "request-file": azure.request_file}) == 0
+    assert "concurrency 8 is more than diabetes-ep admits at once (2" in capsys.readouterr().out
+    assert [status for _, _, status in azure.scored] == [200] * 16  # no 429
+    azure.fail_next("POST", r"^/score$", 429, times=2)
+    assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "requests": "4",
+                                 "request-file": azure.request_file}) == 0
+    assert runner.outputs()["retried"] == "1"  # the first request, answered 429 twice, then 200
+
+
+@pytest.mark.parametrize("auth_mode", ["aml_token", "aad_token"])
+def test_an_endpoint_with_token_auth_is_smoke_tested_with_a_token(azure, runner, tmp_path, capsys, auth_mode):
+    (tmp_path / "endpoint.yml").write_text(f"name: diabetes-ep\nauth_mode: {auth_mode}\n")
+    register_and_deploy(azure, runner, **{"endpoint-file": str(tmp_path / "endpoint.yml")})
+    capsys.readouterr()
+    assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "request-file": azure.request_file,
+                                 "requests": "2"}) == 0
+    assert capsys.readouterr().out.startswith("::add-mask::")
+
+
+def test_workflow_commands_start_a_line_after_the_sdks_progress_dots(azure, runner, capsys, monkeypatch):
+    from mlops_actions import cli
+
+    call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+    monkeypatch.setattr("sys.argv", ["mlops-actions"])
+    assert cli.main(["deploy-endpoint", "--endpoint-name", "diabetes-ep", "--model-name", "diabetes", "--backend",
+                     "azureml", "--subscription-id", azure.subscription, "--resource-group", "rg",
+                     "--workspace", "ws"]) == 0
+    out = capsys.readouterr().out
+    assert "." in out.replace("::group::", "")  # the SDK printed its dots
+    assert not [line for line in out.splitlines() if "::" in line and not line.startswith("::")]

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,32 @@ def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
     assert backend.get_endpoint("rollout").traffic == {"green": 100}
     assert not processes.alive(blue["pid"], server_marker(blue["port"]))
     assert backend.invoke("rollout", body, None, key, 10)[:2] == (200, "[0, 1]")
+
+
+def test_a_mirrored_deployment_gets_copies_nobody_sees_and_the_monitor_leaves_them_out(lab, runner):
+    call(deploy, lab, **{"endpoint-name": "mirror", "model-name": "diabetes", "model-version": "1"})
+    assert call(deploy, lab, **{"endpoint-name": "mirror", "model-name": "diabetes", "model-version": "2",
+                                "mirror-percent": "50"}) == 0
+    backend = LocalBackend(lab["state"])
+    assert (backend.get_endpoint("mirror").traffic, backend.get_endpoint("mirror").mirror) == (
+        {"blue": 100, "green": 0}, {"green": 50})
+    key, body = backend.key("mirror"), lab["request"].read_bytes()
+    assert {backend.invoke("mirror", body, None, key, 10)[2] for _ in range(40)} == {"blue"}
+    assert {backend.invoke("mirror", body, "blue", key, 10)[2] for _ in range(10)} == {"blue"}  # named: no copy
+    log = lab["state"] / "endpoints/mirror/requests.jsonl"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        copies = [entry for entry in entries if entry.get("mirror")]
+        if len(entries) - len(copies) == 50 and len(copies) >= 5:
+            break
+        time.sleep(0.1)
+    assert {entry["deployment"] for entry in copies} == {"green"} and 5 <= len(copies) <= 35
+    from mlops_actions.monitor import served
+
+    assert len(served(log, 0)[0]) == 50  # the requests clients sent, not the copies
+    assert call(traffic, lab, **{"endpoint-name": "mirror", "traffic": "green", "retire": "true"}) == 0
+    assert (backend.get_endpoint("mirror").traffic, backend.get_endpoint("mirror").mirror) == ({"green": 100}, {})
 
 
 def test_answers_are_checked_against_a_schema_and_a_row_count(lab, runner, capsys):

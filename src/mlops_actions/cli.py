@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("options", nargs=argparse.REMAINDER, help="the command's options (see COMMAND --help)")
     args = top.parse_args(argv)
 
+    github.track_stdout()
     job = importlib.import_module(f"mlops_actions.{COMMANDS[args.command][0]}")
     flags = vars(command_parser(args.command, job).parse_args(args.options))
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, splits
 from mlops_actions.backends import DeploymentSpec
 from mlops_actions.inputs import Input, Inputs
 
@@ -33,6 +33,9 @@ INPUTS = [
           "model monitor reads ('true' or 'false'). The local backend always logs them.", "false"),
     Input("traffic-percent", "Traffic the new deployment takes at once (0-100); the live one keeps the rest. "
           "0 (safe rollout): move it later with shift-traffic, after a smoke test.", "0"),
+    Input("mirror-percent", "Mirror this share (0-50) of the live requests to the new deployment, whose "
+          "answers go to nobody (shadow testing, as Azure ML's safe rollout does); shift-traffic stops it when "
+          "the deployment takes live traffic. Not with traffic-percent.", "0"),
     *backends.INPUTS,
 ]
 OUTPUTS = {
@@ -111,6 +114,10 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
                           code_path=code_path, scoring_script=inputs["scoring-script"],
                           environment=inputs["environment"], collect_data=inputs.flag("collect-data"))
     traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
+    spec.mirror_percent = int(inputs.number("mirror-percent", low=0, high=splits.MAX_MIRROR, integer=True) or 0)
+    if traffic and spec.mirror_percent:
+        raise inputs.error("mirror-percent", f"set with traffic-percent {traffic}", "a deployment takes live or "
+                           "mirrored traffic, not both: leave one of them at 0")
     return spec, version, traffic
 
 
@@ -118,6 +125,8 @@ def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpo
     rows = [["Endpoint", f"`{spec.endpoint}`"], ["Deployment", f"`{spec.name}`"], ["Model", f"`{spec.model.uri}`"],
             ["Previous deployment", f"`{previous}`" if previous else "none (first deployment)"],
             ["Traffic", ", ".join(f"{name} {share}%" for name, share in endpoint.traffic.items())],
+            *([["Mirrored", ", ".join(f"{name} {share}%" for name, share in endpoint.mirror.items())]]
+              if endpoint.mirror else []),
             ["Scoring URI", endpoint.scoring_uri]]
     return f"### 🚀 Deployed `{spec.model.uri}` to `{spec.endpoint}/{spec.name}`\n\n" + \
         github.markdown_table(["", ""], rows)
@@ -131,6 +140,11 @@ def run(inputs: Inputs) -> int:
     if spec.model.type == "custom_model" and not spec.code_path:
         raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
                            "give the code-path and scoring-script (init/run) that serve it")
+    if spec.collect_data and spec.model.type == "custom_model":
+        github.warning("collect-data on a custom_model collects only what its scoring script logs with "
+                       "azureml-ai-monitoring's Collector (learn.microsoft.com/azure/machine-learning/"
+                       "how-to-collect-production-data); an MLflow model's inputs and outputs are collected as they "
+                       "are.", title="Data collection")
 
     with github.group(f"Endpoint {spec.endpoint}"):
         endpoint = backend.ensure_endpoint(spec.endpoint, spec.endpoint_file)
@@ -148,6 +162,9 @@ def run(inputs: Inputs) -> int:
         backend.set_traffic(spec.endpoint, {spec.name: 100})
     elif traffic:
         backend.set_traffic(spec.endpoint, {spec.name: traffic, previous: 100 - traffic})
+    elif spec.mirror_percent:
+        live = {name: share for name, share in endpoint.traffic.items() if share}
+        backend.set_traffic(spec.endpoint, live, {spec.name: spec.mirror_percent})
     endpoint = backend.get_endpoint(spec.endpoint)
     print(f"Deployed {spec.model.uri} to {spec.endpoint}/{spec.name}; traffic: {endpoint.traffic}")
     github.add_summary(summary(spec, previous, endpoint))

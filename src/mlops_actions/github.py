@@ -19,6 +19,39 @@ def on_runner() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
+class LineTracker:
+    """Standard output that knows whether its last line is ended: a workflow command is read only at the
+    start of a line, and azure-ai-ml prints a dot per poll with no newline."""
+
+    def __init__(self, stream):
+        self.stream, self.at_line_start = stream, True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def track_stdout() -> None:
+    if not isinstance(sys.stdout, LineTracker):
+        sys.stdout = LineTracker(sys.stdout)
+
+
+def end_line() -> None:
+    """End a line something else left open, so that what follows starts a line."""
+    if isinstance(sys.stdout, LineTracker) and not sys.stdout.at_line_start:
+        print(flush=True)
+
+
+def emit(line: str) -> None:
+    """Print a workflow command (or any line) at the start of a line."""
+    end_line()
+    print(line, flush=True)
+
+
 def escape_data(text: str) -> str:
     """Escape a workflow command's message (after `::`)."""
     return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -41,11 +74,11 @@ def annotate(level: str, message: str, *, file: str | None = None, line: int | N
     if level not in LEVELS:
         raise ValueError(f"annotation level must be one of {LEVELS}, not {level!r}")
     if on_runner():
-        print(command(level, message, file=file, line=line, endLine=end_line, col=col, title=title), flush=True)
+        emit(command(level, message, file=file, line=line, endLine=end_line, col=col, title=title))
         return
     where = ":".join(str(part) for part in (file, line, col) if part is not None)
     head = " ".join(part for part in (where + ":" if where else "", level, f"[{title}]" if title else "") if part)
-    print(f"{head} {message}", flush=True)
+    emit(f"{head} {message}")
 
 
 def error(message: str, **where) -> None:
@@ -61,20 +94,20 @@ def mask(secret: str) -> None:
     if on_runner():
         for part in str(secret).splitlines():
             if part.strip():
-                print(command("add-mask", part), flush=True)
+                emit(command("add-mask", part))
 
 
 @contextlib.contextmanager
 def group(title: str):
     """A foldable section of the log; a plain heading at a terminal."""
-    print(f"::group::{escape_data(title)}" if on_runner() else f"── {title}", flush=True)
+    emit(f"::group::{escape_data(title)}" if on_runner() else f"── {title}")
     try:
         yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         if on_runner():
-            print("::endgroup::", flush=True)
+            emit("::endgroup::")
 
 
 def set_output(name: str, value) -> None:

@@ -67,8 +67,8 @@ def served(log: Path, since: float) -> tuple[list[dict], "object"]:
     entries, frames = [], []
     for line in log.read_text().splitlines() if log.is_file() else []:
         entry = json.loads(line)
-        if entry["time"] < since or entry.get("probe"):  # smoke tests are not the served population
-            continue
+        if entry["time"] < since or entry.get("probe") or entry.get("mirror"):
+            continue  # smoke tests and mirrored copies are not the population the endpoint serves
         entries.append(entry)
         if entry.get("rows") and entry.get("columns"):
             frames.append(pd.DataFrame(entry["rows"], columns=entry["columns"]))

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, splits
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -20,7 +20,8 @@ INPUTS = [
     Input("request-file", "A JSON request, in the Azure ML payload format: "
           "{\"input_data\": {\"columns\": [...], \"index\": [...], \"data\": [[...]]}}."),
     Input("requests", "How many times to send it.", "10"),
-    Input("concurrency", "How many requests are in flight at once.", "1"),
+    Input("concurrency", "How many requests are in flight at once (capped at what the deployment admits: "
+          "2 x max_concurrent_requests_per_instance x instance_count on Azure ML).", "1"),
     Input("expected-status", "The HTTP status every answer must have.", "200"),
     Input("expected-output", "The exact JSON every answer must equal: a file path or inline JSON, e.g. '[1, 0]'."),
     Input("response-schema", "A JSON Schema file every answer must match."),
@@ -41,11 +42,16 @@ OUTPUTS = {
     "latency-p50-ms": "Median latency, milliseconds.",
     "latency-p95-ms": "95th percentile latency, milliseconds.",
     "requests": "Requests sent.",
+    "retried": "Requests answered 429 (too many) or 408 (timed out) at first and sent again; they are left out "
+               "of the latency figures.",
     "failures": "Requests whose answer failed a check.",
     "rolled-back": "'true' when a rollback changed the endpoint (traffic back to previous-deployment, the failed "
                    "deployment deleted or set to 0%).",
 }
 SAMPLE_CHARS = 300
+RETRIED = (429, 408)  # the service's "too many requests" and "request timed out": sent again after a pause
+RETRIES = 3
+RETRY_SECONDS = 0.5  # doubled on each retry
 PROBE_HEADER = {"mlops-actions-probe": "smoke-test"}  # so that monitoring leaves these requests out
 
 
@@ -56,6 +62,7 @@ class Answer:
     deployment: str
     seconds: float
     problems: list[str]
+    retries: int = 0
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -171,8 +178,9 @@ def rollback(backend, inputs: Inputs, endpoint: str) -> str:
     failed = [name for name in failed if name != previous and name in before.deployments]
     if previous:
         backend.set_traffic(endpoint, {previous: 100})
-    elif any(before.traffic.get(name) for name in failed):
-        backend.set_traffic(endpoint, {name: share for name, share in before.traffic.items() if name not in failed})
+    elif any(before.traffic.get(name) for name in failed):  # the others' shares, scaled to add up to 100
+        backend.set_traffic(endpoint, splits.rescaled(
+            {name: share for name, share in before.traffic.items() if name not in failed}))
     delete = inputs["failed-deployment"] == "delete"
     for name in failed if delete else []:
         backend.delete_deployment(endpoint, name)
@@ -225,18 +233,29 @@ def run(inputs: Inputs) -> int:
                                  f"exist on the {backend.name} backend. Fix: deploy it first with deploy-endpoint.")
     key = backend.key(endpoint)
     github.mask(key)
+    admitted = backend.concurrency_limit(endpoint, deployment)
+    if admitted and concurrency > admitted:
+        github.annotate("notice", f"concurrency {concurrency} is more than {endpoint} admits at once ({admitted}: "
+                        "2 x max_concurrent_requests_per_instance x instance_count); sending "
+                        f"{admitted} at a time.", title="Smoke test concurrency")
+        concurrency = admitted
 
     def send(_: int) -> Answer:
-        started = time.perf_counter()
-        status, text, answered_by = backend.invoke(endpoint, body, deployment, key, timeout, PROBE_HEADER)
-        seconds = time.perf_counter() - started
-        return Answer(status, text, answered_by, seconds, checks.problems(status, text))
+        for attempt in range(RETRIES + 1):
+            started = time.perf_counter()
+            status, text, answered_by = backend.invoke(endpoint, body, deployment, key, timeout, PROBE_HEADER)
+            seconds = time.perf_counter() - started
+            if status not in RETRIED or attempt == RETRIES:
+                break
+            time.sleep(RETRY_SECONDS * 2 ** attempt)
+        return Answer(status, text, answered_by, seconds, checks.problems(status, text), attempt)
 
     target = f"{endpoint}/{deployment}" if deployment else endpoint
     with github.group(f"Sending {count} requests to {target} ({concurrency} at a time)"):
         with ThreadPoolExecutor(concurrency) as pool:
             answers = list(pool.map(send, range(count)))
-    milliseconds = [a.seconds * 1000 for a in answers]
+    retried = sum(bool(a.retries) for a in answers)
+    milliseconds = [a.seconds * 1000 for a in answers if not a.retries] or [0.0]
     latency = {"p50": percentile(milliseconds, 50), "p95": percentile(milliseconds, 95),
                "p99": percentile(milliseconds, 99), "max": max(milliseconds)}
     failures = [a for a in answers if a.problems]
@@ -255,9 +274,11 @@ def run(inputs: Inputs) -> int:
         github.error(problem, title=f"Smoke test of {target} failed")
     if rolled_back:
         github.warning(f"Rolled back {endpoint}: {rolled_back}.", title="Rollback")
-    print(f"{target}: {count - len(failures)}/{count} passed; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    print(f"{target}: {count - len(failures)}/{count} passed; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"
+          + (f"; {retried} retried after 429/408 (not in the latency figures)" if retried else ""))
     github.add_summary(summary(endpoint, target, answers, checks, problems, latency, rolled_back))
     github.set_outputs({"passed": str(not problems).lower(), "latency-p50-ms": f"{latency['p50']:.1f}",
                         "latency-p95-ms": f"{latency['p95']:.1f}", "requests": count, "failures": len(failures),
+                        "retried": retried,
                         "rolled-back": str(bool(rolled_back)).lower()})
     return 1 if problems else 0

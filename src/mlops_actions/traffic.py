@@ -2,77 +2,72 @@
 
 from __future__ import annotations
 
-import re
-
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, splits
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
     Input("endpoint-name", "The online endpoint."),
     Input("traffic", "The new split: a deployment name (it takes 100%), or 'name=percent' pairs that add up "
-          "to 100, e.g. 'blue=90,green=10'. Deployments left out get 0%."),
-    Input("retire", "Delete the deployments that have 0% once traffic has moved ('true' or 'false').", "false"),
+          "to 100, e.g. 'blue=90,green=10'. Deployments left out get 0%. Empty (with mirror): unchanged."),
+    Input("mirror", "Mirror a share of the live requests to one deployment, which answers nobody (shadow "
+          "testing, at most 50%), e.g. 'green=10'; 'off' to stop. Empty: unchanged, except that a deployment "
+          "taking live traffic is mirrored to no longer."),
+    Input("retire", "Delete the deployments that have 0% (and no mirrored traffic) once traffic has moved "
+          "('true' or 'false').", "false"),
     *backends.INPUTS,
 ]
 OUTPUTS = {
     "traffic": "The endpoint's traffic after the change, e.g. 'green=100'.",
+    "mirror": "The endpoint's mirrored traffic after the change, e.g. 'green=10' (empty: none).",
     "retired": "The deployments deleted, space-separated.",
 }
 
-SHARE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*)=(?P<share>\d{1,3})$")
 
-
-def parse_traffic(inputs: Inputs, name: str = "traffic") -> dict[str, int]:
-    """'green' -> {green: 100}; 'blue=90,green=10' -> {blue: 90, green: 10} (must add up to 100)."""
-    text = inputs[name].replace(" ", "")
-    if backends.ONLINE_NAME.match(text):
-        return {text: 100}
-    split = {}
-    for part in filter(None, text.split(",")):
-        match = SHARE.match(part)
-        if not match or int(match["share"]) > 100:
-            raise inputs.error(name, f"{part!r} is not name=percent", "write e.g. 'blue=90,green=10', or one "
-                               "deployment name for 100%")
-        split[match["name"]] = int(match["share"])
-    if sum(split.values()) != 100:
-        raise inputs.error(name, f"the shares add up to {sum(split.values())}, not 100",
-                           "make the percentages add up to 100")
-    return split
-
-
-def describe(traffic: dict[str, int]) -> str:
-    return ",".join(f"{name}={share}" for name, share in traffic.items())
-
-
-def shift(backend, endpoint_name: str, traffic: dict[str, int], retire: bool) -> tuple[dict[str, int], list[str]]:
-    """Move traffic (and retire idle deployments); the deployments named must exist."""
+def shift(backend, endpoint_name: str, traffic: dict[str, int] | None, retire: bool,
+          mirror: dict[str, int] | None = None) -> tuple[backends.Endpoint, list[str]]:
+    """Move traffic and mirrored traffic (and retire idle deployments); the deployments named must exist.
+    Traffic moves before anything is deleted."""
     endpoint = backend.get_endpoint(endpoint_name)
     if endpoint is None:
         raise github.ActionError("Endpoint not found", f"endpoint {endpoint_name} does not exist on the "
                                  f"{backend.name} backend. Fix: deploy it first with deploy-endpoint.")
-    unknown = [name for name in traffic if name not in endpoint.deployments]
+    traffic = traffic if traffic is not None else {name: share for name, share in endpoint.traffic.items() if share}
+    unknown = [name for name in [*traffic, *(mirror or {})] if name not in endpoint.deployments]
     if unknown:
         raise github.ActionError("Deployment not found", f"endpoint {endpoint_name} has no deployment "
                                  f"{', '.join(unknown)} (it has: {', '.join(endpoint.deployments) or 'none'}); "
                                  "traffic is unchanged.")
-    backend.set_traffic(endpoint_name, traffic)
-    retired = [name for name in endpoint.deployments if not traffic.get(name)] if retire else []
+    live_mirrored = [name for name in (mirror or {}) if traffic.get(name)]
+    if live_mirrored:
+        raise github.ActionError("Mirror to a live deployment", f"{', '.join(live_mirrored)} takes live traffic "
+                                 "and cannot be mirrored to as well (Azure ML mirrors only to a deployment without "
+                                 "live traffic); traffic is unchanged.")
+    mirror = splits.mirror_beside(traffic, endpoint.mirror if mirror is None else mirror)
+    backend.set_traffic(endpoint_name, traffic, mirror)
+    retired = [name for name in endpoint.deployments if not traffic.get(name) and not mirror.get(name)] \
+        if retire else []
     for name in retired:
         backend.delete_deployment(endpoint_name, name)
-    return backend.get_endpoint(endpoint_name).traffic, retired
+    return backend.get_endpoint(endpoint_name), retired
 
 
 def run(inputs: Inputs) -> int:
     endpoint_name = backends.endpoint_name(inputs)
-    traffic = parse_traffic(inputs)
+    mirror = splits.parse_mirror(inputs, "mirror")
+    if not inputs["traffic"] and mirror is None:
+        raise inputs.error("traffic", "empty", "give the new split, e.g. 'green' or 'blue=90,green=10' (or a mirror)")
+    traffic = splits.parse(inputs, "traffic") if inputs["traffic"] else None
     retire = inputs.flag("retire")
     if inputs["backend"] == "azureml":  # the local backend needs nothing more here
         environment.require("azureml")
     backend = backends.connect(inputs)
-    after, retired = shift(backend, endpoint_name, traffic, retire)
-    print(f"Endpoint {endpoint_name} traffic: {describe(after)}"
+    after, retired = shift(backend, endpoint_name, traffic, retire, mirror)
+    live = splits.describe({name: share for name, share in after.traffic.items() if share})
+    mirrored = splits.describe(after.mirror)
+    print(f"Endpoint {endpoint_name} traffic: {live or 'none'}" + (f"; mirrored: {mirrored}" if mirrored else "")
           + (f"; retired {' '.join(retired)}" if retired else ""))
-    github.add_summary(f"### 🔀 Traffic of `{endpoint_name}`: {describe(after)}"
+    github.add_summary(f"### 🔀 Traffic of `{endpoint_name}`: {live or 'none'}"
+                       + (f"\n\nMirrored (answers nobody): {mirrored}" if mirrored else "")
                        + (f"\n\nRetired: {', '.join(f'`{name}`' for name in retired)}" if retired else ""))
-    github.set_outputs({"traffic": describe(after), "retired": " ".join(retired)})
+    github.set_outputs({"traffic": live, "mirror": mirrored, "retired": " ".join(retired)})
     return 0

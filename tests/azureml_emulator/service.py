@@ -58,6 +58,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self.operations: dict[str, Operation] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, str]] = []  # (method, host, path) of every request
+        self.answered: list[tuple[str, str, int]] = []  # (method, path, status) of every answer
         self.bodies: list[tuple[str, str, object]] = []  # (method, path, body) of every management request
         self.lock = threading.RLock()
         self.api_version = ""  # the request's, while one is handled
@@ -232,6 +233,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                         self.headers, raw)
                 except Exception as error:  # an emulator bug answers 500 (never a dropped connection)
                     status, payload, headers = 500, {"error": {"code": "EmulatorBug", "message": repr(error)}}, {}
+                emulator.answered.append((self.command, split.path, status))
                 # bytes as they are (b"null" where Azure answers a literal null), None as no body
                 data = payload if isinstance(payload, bytes) else \
                     b"" if payload is None else json.dumps(payload).encode()

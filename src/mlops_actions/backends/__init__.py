@@ -5,6 +5,9 @@
 - azureml: an Azure Machine Learning workspace, through azure-ai-ml.
 
 The model actions (register-model, deploy-endpoint, shift-traffic, smoke-test) only talk to a Backend.
+Its endpoint methods: get_endpoint, ensure_endpoint, create_deployment (at 0%), set_traffic(endpoint,
+traffic, mirror=None: kept, less any deployment given live traffic), delete_deployment (its mirrored
+traffic first), key, invoke.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Endpoint:
     scoring_uri: str
     traffic: dict[str, int]  # deployment -> percent; deployments with 0% are listed too
     deployments: dict[str, str]  # deployment -> model URI
+    mirror: dict[str, int] = field(default_factory=dict)  # deployment -> percent of live requests copied to it
 
     @property
     def live(self) -> str | None:
@@ -72,6 +76,7 @@ class DeploymentSpec:
     scoring_script: str = ""
     environment: str = ""
     collect_data: bool = False  # azureml: collect inputs and outputs (the local router always logs them)
+    mirror_percent: int = 0  # share of the live requests copied to the new deployment while it is tested
 
 
 def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, rule: str) -> str:

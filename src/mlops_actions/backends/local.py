@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mlops_actions import splits
 from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, processes
 from mlops_actions.github import ActionError
 
@@ -139,7 +140,8 @@ class LocalBackend:
 
     def _endpoint(self, record: dict) -> Endpoint:
         return Endpoint(record["name"], f"http://127.0.0.1:{record['port']}/score", dict(record["traffic"]),
-                        {name: d["model"] for name, d in record["deployments"].items()})
+                        {name: d["model"] for name, d in record["deployments"].items()},
+                        dict(record.get("mirror") or {}))
 
     def get_endpoint(self, name: str) -> Endpoint | None:
         record = self._read(name)
@@ -208,11 +210,14 @@ class LocalBackend:
             record["traffic"][spec.name] = 0
             self._write(record)
 
-    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
-        """Replace the endpoint's traffic split (deployments left out get 0%)."""
+    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
+        """Replace the endpoint's traffic split (deployments left out get 0%) and, when given, its mirrored
+        traffic; a deployment given live traffic is mirrored to no longer."""
         with self.lock():
             record = self._read(endpoint)
             record["traffic"] = {name: traffic.get(name, 0) for name in record["deployments"]}
+            kept = (record.get("mirror") or {}) if mirror is None else mirror
+            record["mirror"] = splits.mirror_beside(traffic, kept)
             self._write(record)
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
@@ -224,6 +229,7 @@ class LocalBackend:
     def _remove(self, record: dict, name: str) -> None:
         deployment = record["deployments"].pop(name, None)
         record["traffic"].pop(name, None)
+        (record.get("mirror") or {}).pop(name, None)
         if deployment:
             processes.stop(deployment["pid"], server_marker(deployment["port"]))
         shutil.rmtree(self._folder(record["name"]) / name, ignore_errors=True)
@@ -246,6 +252,10 @@ class LocalBackend:
 
     def key(self, endpoint: str) -> str:
         return self._read(endpoint)["key"]
+
+    def concurrency_limit(self, endpoint: str, deployment: str | None) -> None:
+        """The local router admits any number of requests at once."""
+        return None
 
     def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
                extra_headers: dict[str, str] | None = None):

@@ -2,9 +2,11 @@
 
 As an Azure ML managed online endpoint does: key authentication (Authorization: Bearer <key>), traffic
 split by weight, the `azureml-model-deployment` header to reach one deployment (even at 0%), and the
-answering deployment named in the response's `azureml-model-deployment` header. It rereads the
-endpoint's record when it changes, so traffic moves without a restart. Every scored request is logged,
-with its data, to requests.jsonl beside the record (what the monitor reads; data collection, locally).
+answering deployment named in the response's `azureml-model-deployment` header, and mirrored traffic (a
+share of the requests not naming a deployment is copied to the mirror deployment, whose answer goes
+nowhere). It rereads the endpoint's record when it changes, so traffic moves without a restart. Every scored
+request is logged, with its data, to requests.jsonl beside the record (what the monitor reads; data
+collection, locally); mirrored copies are marked as such.
 
     python -m mlops_actions.backends.router ENDPOINT_JSON
 """
@@ -32,10 +34,13 @@ class RequestLog:
     def __init__(self, path: Path):
         self.path, self.lock = path, threading.Lock()
 
-    def add(self, deployment: str, status: int, milliseconds: float, body: bytes, probe: bool) -> None:
+    def add(self, deployment: str, status: int, milliseconds: float, body: bytes, probe: bool,
+            mirrored: bool = False) -> None:
         entry = {"time": time.time(), "deployment": deployment, "status": status, "ms": round(milliseconds, 3)}
         if probe:  # a smoke test's request: not the population the endpoint serves
             entry["probe"] = True
+        if mirrored:  # a copy of a request another deployment answered
+            entry["mirror"] = True
         if len(body) <= LOGGED_BYTES:
             try:
                 data = json.loads(body).get("input_data")
@@ -73,6 +78,24 @@ def choose(record: dict, asked: str | None) -> tuple[str | None, str]:
     return random.choices(names, weights=shares)[0], ""
 
 
+def mirror_of(record: dict) -> str | None:
+    """The deployment a request is copied to, drawn by the mirror's share, if any."""
+    for name, share in (record.get("mirror") or {}).items():
+        if share and name in record.get("deployments", {}) and random.uniform(0, 100) < share:
+            return name
+    return None
+
+
+def forward(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        upstream.request("POST", "/score", body=body, headers=headers)
+        response = upstream.getresponse()
+        return response.status, response.read(), response.getheader("Content-Type", "application/json")
+    finally:
+        upstream.close()
+
+
 def handler_for(record: Record, log: RequestLog):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -103,22 +126,30 @@ def handler_for(record: Record, log: RequestLog):
                 return self.error(401, "missing or wrong key: send Authorization: Bearer <endpoint key>")
             if self.path.split("?")[0] != "/score":
                 return self.error(404, f"no route {self.path}; POST /score")
-            name, why = choose(data, self.headers.get("azureml-model-deployment"))
+            asked = self.headers.get("azureml-model-deployment")
+            name, why = choose(data, asked)
             if name is None:
                 return self.error(404, why)
             started, probe = time.perf_counter(), bool(self.headers.get(PROBE))
+            headers = {key: self.headers[key] for key in FORWARDED if self.headers.get(key)}
+            mirror = None if asked else mirror_of(data)
+            if mirror:
+                threading.Thread(target=self.mirror, args=(data, mirror, body, headers, probe), daemon=True).start()
             try:
-                upstream = http.client.HTTPConnection("127.0.0.1", data["deployments"][name]["port"], timeout=120)
-                headers = {key: self.headers[key] for key in FORWARDED if self.headers.get(key)}
-                upstream.request("POST", "/score", body=body, headers=headers)
-                response = upstream.getresponse()
-                answer = response.read()
+                status, answer, content_type = forward(data["deployments"][name]["port"], body, headers)
             except OSError as exc:
                 log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
-            log.add(name, response.status, (time.perf_counter() - started) * 1000, body, probe)
-            self.reply(response.status, answer, {"Content-Type": response.getheader("Content-Type", "application/json"),
-                                                 "azureml-model-deployment": name})
+            log.add(name, status, (time.perf_counter() - started) * 1000, body, probe)
+            self.reply(status, answer, {"Content-Type": content_type, "azureml-model-deployment": name})
+
+        def mirror(self, data: dict, name: str, body: bytes, headers: dict[str, str], probe: bool) -> None:
+            started = time.perf_counter()
+            try:
+                status = forward(data["deployments"][name]["port"], body, headers)[0]
+            except OSError:
+                status = 502
+            log.add(name, status, (time.perf_counter() - started) * 1000, body, probe, mirrored=True)
 
         def log_message(self, format, *args):  # one line per request, on stderr (the router's log)
             sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % args))
