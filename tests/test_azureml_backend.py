@@ -302,8 +302,7 @@ def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(a
     assert azure.endpoints["diabetes-ep"]["properties"]["description"] == "left behind"
 
 
-def test_the_smoke_test_keeps_to_what_a_deployment_admits_and_retries_what_it_refuses(azure, runner, monkeypatch,
-                                                                                     capsys):
+def test_a_smoke_test_keeps_to_what_a_deployment_admits_and_retries_refusals(azure, runner, monkeypatch, capsys):
     import time
 
     monkeypatch.setattr(smoke, "RETRY_SECONDS", 0.01)
