@@ -8,11 +8,13 @@ import json
 
 import pytest
 
+from conftest import AZURE_CLIENT
 from mlops_actions import deploy, github, register, smoke, traffic
 from mlops_actions.inputs import InputError, Inputs
 
 URI = "azureml://datastores/workspaceblobstore/paths/models/diabetes/1"
 URI2 = "azureml://datastores/workspaceblobstore/paths/models/diabetes/2"
+URI3 = "azureml://datastores/workspaceblobstore/paths/models/diabetes/3"
 
 
 @pytest.fixture
@@ -339,3 +341,33 @@ def test_workflow_commands_start_a_line_after_the_sdks_progress_dots(azure, runn
     out = capsys.readouterr().out
     assert "." in out.replace("::group::", "")  # the SDK printed its dots
     assert not [line for line in out.splitlines() if "::" in line and not line.startswith("::")]
+
+
+def test_a_long_job_outlives_the_github_token_azure_login_used_but_not_one_fetched_fresh(
+        azure, runner, monkeypatch, tmp_path):
+    import time
+
+    subject = "repo:contoso/diabetes:environment:production"
+    azure.federate(AZURE_CLIENT, subject)
+    azure.github_subject = subject
+    azure.token_lifetime = 1  # Entra's tokens expire at once: every call signs in again, as after a long wait
+    monkeypatch.delenv("AZURE_CLIENT_SECRET")
+    # azure/login's way, seen from the SDK: one GitHub token exchanged at the start of the job
+    (tmp_path / "token").write_text(azure.github_token(subject, lifetime=2))
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(tmp_path / "token"))
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI}) == 0
+    time.sleep(2.5)
+    with pytest.raises(github.ActionError) as caught:
+        call(register, azure, **{"model-name": "diabetes", "model-path": URI2})
+    assert caught.value.title == "Azure sign-in failed" and "AADSTS700024" in str(caught.value)
+    assert "give this action client-id and tenant-id too" in str(caught.value)
+    # on a runner with id-token: write, given the identity: a fresh GitHub token whenever one is needed
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", "https://pipelinesghubeus1.actions.githubusercontent.com/"
+                       "abc/idtoken/def?api-version=2.0")
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", azure.github_request_token)
+    azure.github_lifetime = 2
+    identity = {"client-id": AZURE_CLIENT, "tenant-id": azure.tenant}
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI2, **identity}) == 0
+    time.sleep(2.5)
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI3, **identity}) == 0
+    assert azure.github_tokens_issued >= 2

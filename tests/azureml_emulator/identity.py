@@ -24,6 +24,12 @@ Sources:
 - ARM: user-assigned identities (Microsoft.ManagedIdentity/userAssignedIdentities, api-version 2023-01-31)
   and their federated credentials, .../userAssignedIdentities/{name}/federatedIdentityCredentials, each
   {name, properties: {issuer, subject, audiences}} (learn.microsoft.com/rest/api/managedidentity).
+- GitHub's OIDC provider, for a job with id-token: write (docs.github.com/actions/security-for-github-actions/
+  security-hardening-your-deployments/about-security-hardening-with-openid-connect, "Requesting the JWT using
+  environment variables"): GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<audience> with the header
+  "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" answers {"value": <JWT>}, whose iss is
+  https://token.actions.githubusercontent.com, sub the job's subject, aud the audience asked for; a GitHub
+  token expires after a few minutes (set here by github_lifetime).
 - Role assignments list (learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope):
   "$filter=atScope() to return all role assignments at or above this scope", "$filter=assignedTo('{id}')
   to return all role assignments at, above or below the scope for the specified principal"; with no
@@ -93,6 +99,11 @@ class IdentityService:
         self.clock = 0.0  # seconds added to the real time: a test moves it on to expire tokens
         self.identities: dict[str, Identity] = {}
         self.tokens_issued: list[dict] = []
+        # GitHub's OIDC provider, as a job with id-token: write sees it
+        self.github_request_token = uuid.uuid4().hex
+        self.github_subject = "repo:contoso/diabetes:ref:refs/heads/main"
+        self.github_lifetime = 300.0
+        self.github_tokens_issued = 0
 
     def now(self) -> float:
         return time.time() + self.clock
@@ -125,6 +136,14 @@ class IdentityService:
         claims = {"iss": GITHUB_ISSUER, "sub": subject, "aud": audience, "iat": int(issued),
                   "nbf": int(issued), "exp": int(issued + lifetime)}
         return ".".join([_b64(b'{"alg":"RS256","typ":"JWT"}'), _b64(json.dumps(claims).encode()), _b64(b"github")])
+
+    def github_oidc(self, path: str, query: dict, headers):
+        """GitHub's OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL)."""
+        if headers.get("Authorization", "").lower() != f"bearer {self.github_request_token}":
+            return 401, {"message": "Bad credentials"}, {}
+        audience = query.get("audience", ["https://github.com/contoso"])[0]
+        self.github_tokens_issued += 1
+        return 200, {"count": 1, "value": self.github_token(self.github_subject, self.github_lifetime, audience)}, {}
 
     # -- Entra ID ----------------------------------------------------------------------------------
 

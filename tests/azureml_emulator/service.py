@@ -140,6 +140,8 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
             return self.score(host.split(".")[0], path, headers, raw)
         if host == "login.microsoftonline.com":
             return self.entra(method, path, raw)
+        if host.endswith(".actions.githubusercontent.com"):
+            return self.github_oidc(path, query, headers)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

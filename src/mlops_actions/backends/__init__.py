@@ -27,6 +27,10 @@ INPUTS = [
     Input("subscription-id", "azureml backend: the Azure subscription ID. Empty: $AZURE_SUBSCRIPTION_ID."),
     Input("resource-group", "azureml backend: the workspace's resource group."),
     Input("workspace", "azureml backend: the Azure ML workspace name."),
+    Input("client-id", "azureml backend: the workflow identity's client ID (as given to azure/login). With "
+          "tenant-id, on a runner with id-token: write, the action asks GitHub for a fresh OIDC token whenever "
+          "it needs one (long jobs outlive azure/login's). Empty: $AZURE_CLIENT_ID, else azure/login's session."),
+    Input("tenant-id", "azureml backend: the identity's Microsoft Entra tenant ID. Empty: $AZURE_TENANT_ID."),
 ]
 
 # Azure's naming rules, checked before any call. Endpoints and deployments follow the same one.
@@ -119,4 +123,5 @@ def connect(inputs: Inputs):
                              f"set {name} (and sign in first with azure/login using OIDC)")
     from mlops_actions.backends.azureml import AzureMLBackend
 
-    return AzureMLBackend(subscription, inputs["resource-group"], inputs["workspace"])
+    return AzureMLBackend(subscription, inputs["resource-group"], inputs["workspace"], inputs["client-id"],
+                          inputs["tenant-id"])

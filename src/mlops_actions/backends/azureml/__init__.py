@@ -1,8 +1,7 @@
 """The azureml backend: an Azure Machine Learning workspace, through azure-ai-ml (the SDK, unchanged).
 
-Sign-in is DefaultAzureCredential, so it works after azure/login with OIDC (the Azure CLI's session)
-and with workload-identity variables alike. One module per concern: connection (transport, credential,
-errors), registry, endpoints (and scoring), jobs, identity (setup's checks), monitoring.
+One module per concern: connection (transport, sign-in, errors), registry, endpoints (and scoring), jobs,
+identity (setup's checks), monitoring.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mlops_actions.backends.azureml.connection import EMULATOR, emulator_transport, failure, translated
+from mlops_actions.backends.azureml.connection import EMULATOR, credential, emulator_transport, failure, translated
 from mlops_actions.backends.azureml.endpoints import Endpoints
 from mlops_actions.backends.azureml.identity import Identity
 from mlops_actions.backends.azureml.jobs import Jobs
@@ -23,17 +22,17 @@ __all__ = ["AzureMLBackend", "EMULATOR", "emulator_transport", "failure", "trans
 class AzureMLBackend(Registry, Endpoints, Jobs, Identity, Monitoring):
     name = "azureml"
 
-    def __init__(self, subscription: str, resource_group: str, workspace: str):
+    def __init__(self, subscription: str, resource_group: str, workspace: str, client_id: str = "",
+                 tenant_id: str = ""):
         from azure.ai.ml import MLClient
         from azure.core.pipeline.transport import RequestsTransport
-        from azure.identity import DefaultAzureCredential
 
         emulator = os.environ.get(EMULATOR)
         if emulator:
             print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
         self.transport = emulator_transport(emulator) if emulator else RequestsTransport()
-        credential = DefaultAzureCredential(transport=self.transport)
-        self.workspace, self.credential = workspace, credential
-        self.client = MLClient(credential, subscription, resource_group, workspace, transport=self.transport,
+        self.workspace = workspace
+        self.credential = credential(self.transport, client_id, tenant_id)
+        self.client = MLClient(self.credential, subscription, resource_group, workspace, transport=self.transport,
                                enable_telemetry=False, show_progress=False)
         self._scoring_uris: dict[str, str] = {}
