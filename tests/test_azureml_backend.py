@@ -371,3 +371,27 @@ def test_a_long_job_outlives_the_github_token_azure_login_used_but_not_one_fetch
     time.sleep(2.5)
     assert call(register, azure, **{"model-name": "diabetes", "model-path": URI3, **identity}) == 0
     assert azure.github_tokens_issued >= 2
+
+
+def test_a_registration_raced_to_the_same_version_takes_the_next(azure, runner):
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI}) == 0
+
+    def another_run_registers_version_2():
+        status, _, _ = azure.request("PUT", f"{azure.ws_id}/models/diabetes/versions/2", {"properties": {
+            "modelType": "mlflow_model", "modelUri": URI3}}, api_version="2023-08-01-preview")
+        assert status == 201
+    azure.after("GET", r"/models/diabetes$", another_run_registers_version_2)  # between nextVersion and the PUT
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI2}) == 0
+    assert runner.outputs()["model-version"] == "3"
+    assert azure.models["diabetes"]["2"]["properties"]["modelUri"].endswith("diabetes/3")  # the other run's
+
+
+def test_a_storage_account_that_refuses_the_upload_is_a_clear_error_with_its_fix(azure, runner, monkeypatch, tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    monkeypatch.setattr(azure.storage, "key", "c3RvcmFnZSBrZXkgb2YgYW5vdGhlciBhY2NvdW50")  # SAS signed wrongly
+    with pytest.raises(github.ActionError) as caught:
+        call(register, azure, **{"model-name": "diabetes", "model-path": str(folder)})
+    assert "Storage Blob Data Contributor" in str(caught.value) and "network rules" in str(caught.value)
+    assert "diabetes" not in azure.models

@@ -57,6 +57,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self.computes = {"cpu-cluster": "AmlCompute"} if computes is None else computes
         self.operations: dict[str, Operation] = {}
         self.faults: list[Fault] = []
+        self.hooks: list[tuple[str, re.Pattern, object]] = []  # (method, path, action) run once, after answering
         self.requests: list[tuple[str, str, str]] = []  # (method, host, path) of every request
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) of every answer
         self.bodies: list[tuple[str, str, object]] = []  # (method, path, body) of every management request
@@ -81,6 +82,17 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self.faults.append(Fault(method, re.compile(path), status, body or {"error": {
             "code": "TooManyRequests" if status == 429 else "InternalServerError", "message": f"injected {status}"}},
             headers or ({"Retry-After": "1"} if status == 429 else {}), times))
+
+    def after(self, method: str, path: str, action) -> None:
+        """Run `action()` once, right after answering the next request matching `method` and `path` (a
+        regex): another client acting between two of the SDK's calls, as in a race."""
+        self.hooks.append((method, re.compile(path), action))
+
+    def run_hooks(self, method: str, path: str) -> None:
+        for hook in list(self.hooks):
+            if hook[0] == method and hook[1].search(path):
+                self.hooks.remove(hook)
+                hook[2]()
 
     def calls(self, method: str | None = None, contains: str = "") -> list[tuple[str, str, str]]:
         return [call for call in self.requests if (method is None or call[0] == method) and contains in call[2]]
@@ -246,6 +258,8 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                self.wfile.flush()
+                emulator.run_hooks(self.command, split.path)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = answer
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlops_actions.backends import CONTENT_HASH_TAG, ModelVersion
-from mlops_actions.backends.azureml.connection import failure, translated
+from mlops_actions.backends.azureml.connection import failure, hint, translated
 from mlops_actions.github import ActionError
 
 
@@ -23,20 +23,30 @@ class Registry:
         same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
         return self._version(min(same, key=lambda m: int(m.version))) if same else None
 
+    attempts = 3  # registrations raced to the same next version before one gives up
+
     @translated("registering the model")
     def register_model(self, name: str, path, model_type: str, description: str, tags: dict[str, str],
                        properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
-        """Register a version; returns it and True (new). Two runs registering the same files at the same
-        moment can both create a version: the workspace has no lock to take."""
+        """Register the next version; returns it and True (new). Two runs registering at once can be given the
+        same next version: the second is refused ("Asset paths cannot be updated") and tries the version after.
+        Two runs registering the same files at the same moment can both create a version: the workspace has
+        no lock to take."""
         from azure.ai.ml.entities import Model
         from azure.core.exceptions import HttpResponseError
 
-        model = Model(name=name, path=str(path), type=model_type, description=description or None,
-                      tags={**tags, CONTENT_HASH_TAG: content_hash}, properties=properties)
-        try:
-            return self._version(self.client.models.create_or_update(model)), True
-        except HttpResponseError as exc:
-            raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}") from None
+        for attempt in range(1, self.attempts + 1):
+            model = Model(name=name, path=str(path), type=model_type, description=description or None,
+                          tags={**tags, CONTENT_HASH_TAG: content_hash}, properties=properties)
+            try:
+                return self._version(self.client.models.create_or_update(model)), True
+            except HttpResponseError as exc:
+                if "Asset paths cannot be updated" in str(exc) and attempt < self.attempts:
+                    print(f"Model {name}: another run took the version this one was given; trying the next",
+                          flush=True)
+                    continue
+                raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}."
+                                  f"{hint(exc)}") from None
 
     @translated("reading the model")
     def get_model(self, name: str, version: str) -> ModelVersion:
