@@ -75,6 +75,9 @@ def test_endpoint_deployment_traffic_keys_and_invoke(azure, runner):
                                  "request-file": azure.request_file, "expected-output": "[0, 0]"}) == 0
     assert len(azure.calls("POST", "/listKeys")) == 2  # one key fetch per smoke test, not per request
     assert len([c for c in azure.calls("POST", "/score")]) == 6
+    # marked as probes in what Azure collects: a client request ID Azure keeps (at most 40 characters)
+    assert len(set(azure.client_request_ids)) == 6 and all(
+        i.startswith("mlops-actions-probe-") and len(i) <= 40 for i in azure.client_request_ids)
 
     assert call(traffic, azure, **{"endpoint-name": "diabetes-ep", "traffic": "green", "retire": "true"}) == 0
     assert {"traffic": "green=100", "retired": "blue"}.items() <= runner.outputs().items()
@@ -188,24 +191,58 @@ def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_envi
     assert "minimal-ubuntu22.04-py311-cpu-inference" in environment["properties"]["image"]
 
 
-def test_a_model_monitor_schedule_is_created_or_updated(azure, runner):
+def test_a_model_monitor_reads_mltable_sends_both_metrics_and_e_mails(azure, runner):
     from mlops_actions import monitor
 
     register_and_deploy(azure, runner, **{"collect-data": "true"})
     collected = azure.deployments[("diabetes-ep", "blue")]["properties"]["dataCollector"]["collections"]
-    assert collected["model_inputs"]["dataCollectionMode"].lower() == "enabled"
-    training = "azureml://datastores/workspaceblobstore/paths/data/diabetes.csv"
-    flags = {"endpoint-name": "diabetes-ep", "training-data": training, "psi-threshold": "0.25",
-             "schedule": "30 5 * * *"}
+    assert collected["model_inputs"]["dataCollectionMode"] == "Enabled"
+    (runner.workspace / "diabetes.csv").write_text("Age,BMI\n50,31.2\n33,22.4\n")
+    flags = {"endpoint-name": "diabetes-ep", "training-data": "diabetes.csv", "psi-threshold": "0.25",
+             "ks-p-value": "0.01", "schedule": "30 5 * * *", "ml-task": "regression",
+             "alert-emails": "lead@contoso.com, ops@contoso.com"}
     assert call(monitor, azure, **flags) == 0 and runner.outputs()["schedule"] == "diabetes-ep-monitor"
     schedule = azure.schedules["diabetes-ep-monitor"]["properties"]
     assert schedule["trigger"]["expression"] == "30 5 * * *"
-    signal = schedule["action"]["monitorDefinition"]["signals"]["data-drift"]
-    assert signal["referenceData"]["uri"].endswith("paths/data/diabetes.csv")
-    assert schedule["action"]["monitorDefinition"]["monitoringTarget"]["deploymentId"].endswith(
-        "/onlineEndpoints/diabetes-ep/deployments/blue")
-    assert call(monitor, azure, **{**flags, "psi-threshold": "0.3"}) == 0  # updated, not duplicated
+    definition = schedule["action"]["monitorDefinition"]
+    assert definition["monitoringTarget"]["taskType"].lower() == "regression"
+    assert definition["monitoringTarget"]["deploymentId"].endswith("/onlineEndpoints/diabetes-ep/deployments/blue")
+    assert definition["alertNotificationSetting"]["emailNotificationSetting"]["emails"] == [
+        "lead@contoso.com", "ops@contoso.com"]
+    metrics = {name: (signal["metricThresholds"][0]["metric"], signal["metricThresholds"][0]["threshold"]["value"])
+               for name, signal in definition["signals"].items()}
+    assert metrics == {"data-drift-psi": ("PopulationStabilityIndex", 0.25),
+                       "data-drift-ks": ("TwoSampleKolmogorovSmirnovTest", 0.01)}
+    reference = definition["signals"]["data-drift-psi"]["referenceData"]
+    assert reference["jobInputType"].lower() == "mltable"
+    [(key, asset)] = [(k, v) for k, v in azure.environments.items() if k.startswith("data/diabetes-ep-training-data")]
+    assert reference["uri"].endswith(key.removeprefix("data/").replace(":", "/versions/"))
+    assert asset["properties"]["dataType"].lower() == "mltable"
+    container, prefix = azure.blob_location(asset["properties"]["dataUri"])
+    uploaded = {b.name.rsplit("/", 1)[-1] for b in azure.storage.service().get_container_client(container)
+                .list_blobs(name_starts_with=prefix)}
+    assert uploaded == {"MLTable", "diabetes.csv"}
+    assert call(monitor, azure, **flags) == 0  # updated, not duplicated
     assert len(azure.schedules) == 1 and len(azure.calls("PUT", "/schedules/")) == 2
+
+
+def test_a_monitors_task_comes_from_the_models_tag_or_is_asked_for(azure, runner):
+    from mlops_actions import monitor
+
+    assert call(register, azure, **{"model-name": "diabetes", "model-path": URI,
+                                    "tags": "{ml_task: classification}"}) == 0
+    assert call(deploy, azure, **{"endpoint-name": "diabetes-ep", "model-name": "diabetes",
+                                  "collect-data": "true"}) == 0
+    (runner.workspace / "diabetes.csv").write_text("Age,BMI\n50,31.2\n")
+    assert call(monitor, azure, **{"endpoint-name": "diabetes-ep", "training-data": "diabetes.csv"}) == 0
+    target = azure.schedules["diabetes-ep-monitor"]["properties"]["action"]["monitorDefinition"]["monitoringTarget"]
+    assert target["taskType"].lower() == "classification"
+    call(register, azure, **{"model-name": "untagged", "model-path": URI2})
+    call(deploy, azure, **{"endpoint-name": "other-ep", "model-name": "untagged", "collect-data": "true"})
+    with pytest.raises(github.ActionError, match="has no ml_task tag naming its task, and ml-task is empty"):
+        call(monitor, azure, **{"endpoint-name": "other-ep", "training-data": "diabetes.csv"})
+    with pytest.raises(InputError, match="a CSV file, which Azure ML's model monitor cannot read"):
+        call(monitor, azure, **{"endpoint-name": "other-ep", "training-data": URI + "/data.csv"})
 
 
 def test_a_monitor_without_collected_data_is_a_clear_error(azure, runner):
@@ -213,8 +250,8 @@ def test_a_monitor_without_collected_data_is_a_clear_error(azure, runner):
 
     register_and_deploy(azure, runner)
     with pytest.raises(github.ActionError, match="data collection for model inputs is not enabled"):
-        call(monitor, azure, **{"endpoint-name": "diabetes-ep",
-                                "training-data": "azureml://datastores/workspaceblobstore/paths/data/diabetes.csv"})
+        call(monitor, azure, **{"endpoint-name": "diabetes-ep", "ml-task": "classification",
+                                "training-data": "azureml:diabetes-training:1"})
     assert azure.schedules == {}
 
 

@@ -5,15 +5,21 @@ against the training data,
 feature by feature: the population stability index (PSI, on the training data's deciles) and the
 two-sample Kolmogorov-Smirnov test; and the endpoint's request count, error rate and latency. A job
 summary with a table, a PNG chart, and a failure (or a warning) above the thresholds.
+
+azureml backend: an Azure ML model monitor of the live deployment, which Azure ML runs on its schedule
+(run it again after traffic moves: a monitor watches one deployment). Smoke tests' requests are collected
+on Azure as any other; they carry x-ms-client-request-id mlops-actions-probe-<n>, to leave them out.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 from mlops_actions import backends, environment, github
+from mlops_actions.backends import ML_TASKS
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.smoke import percentile
 
@@ -33,6 +39,12 @@ INPUTS = [
     Input("chart", "Where to write the PNG chart (PSI per feature against the threshold).",
           "monitoring/drift.png"),
     Input("schedule", "azureml backend: when Azure ML runs the model monitor (cron, UTC).", "0 6 * * *"),
+    Input("ks-p-value", "azureml backend: drift when the Kolmogorov-Smirnov test's p-value is below this (0-1): "
+          "Azure ML's KS metric is the p-value, not the statistic ks-threshold compares.", "0.05"),
+    Input("ml-task", "azureml backend: the model's task (classification, regression, question_answering). "
+          "Empty: the deployed model version's ml_task tag."),
+    Input("alert-emails", "azureml backend: who Azure ML e-mails when the monitor finds drift (addresses "
+          "separated by spaces or commas). Empty: alerts only in Azure ML studio."),
     *backends.INPUTS,
 ]
 OUTPUTS = {
@@ -105,7 +117,7 @@ def run(inputs: Inputs) -> int:
     min_requests = int(inputs.number("min-requests", low=1, integer=True))
     failing = inputs.flag("fail-on-alert")
     if inputs["backend"] == "azureml":
-        return on_azureml(inputs, endpoint, psi_threshold, ks_threshold)
+        return on_azureml(inputs, endpoint, psi_threshold)
     training_file = inputs.optional_file("training-data", Path.cwd())
     if training_file is None:
         raise inputs.error("training-data", "empty", "give the CSV the model was trained on")
@@ -172,23 +184,43 @@ def run(inputs: Inputs) -> int:
     return 1 if alerts and failing and not too_few else 0
 
 
-def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float, ks_threshold: float) -> int:
+EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+
+def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float) -> int:
     """Create or update the Azure ML model monitor of the endpoint's live deployment; Azure ML runs it."""
     training = inputs["training-data"]
-    if not training.startswith("azureml:"):
-        raise inputs.error("training-data", "not an Azure ML data reference", "give the training data as an "
-                           "azureml://datastores/.../paths/... URI or a data asset (azureml:name:version)")
+    if training.startswith("azureml:") and training.lower().endswith(".csv"):
+        raise inputs.error("training-data", "a CSV file, which Azure ML's model monitor cannot read (it reads "
+                           "MLTable)", "give the CSV in the repository (it is uploaded as an mltable data asset), or "
+                           "an mltable data asset (azureml:name:version) or folder")
+    if not training.startswith("azureml:"):  # a CSV of the repository, uploaded as an mltable data asset
+        training = str(inputs.optional_file("training-data", Path.cwd()) or "")
+        if not training:
+            raise inputs.error("training-data", "empty", "give the training CSV, or an mltable data asset "
+                               "(azureml:name:version) or folder (azureml://datastores/.../paths/...)")
     if len(inputs["schedule"].split()) != 5:
         raise inputs.error("schedule", "not a cron expression", "give five fields, e.g. '0 6 * * *'")
+    ks_p_value = inputs.number("ks-p-value", low=0, high=1)
+    task = inputs["ml-task"]
+    if task and task not in ML_TASKS:
+        raise inputs.error("ml-task", "not a task Azure ML monitors", f"use one of {', '.join(ML_TASKS)}")
+    emails = tuple(filter(None, inputs["alert-emails"].replace(",", " ").split()))
+    wrong = [email for email in emails if not EMAIL.match(email)]
+    if wrong:
+        raise inputs.error("alert-emails", f"{', '.join(wrong)} is not an e-mail address",
+                           "give addresses separated by spaces or commas")
     environment.require("azureml")
     backend = backends.connect(inputs)
     found = backend.get_endpoint(endpoint)
     if found is None or found.live is None:
         raise github.ActionError("Nothing to monitor", f"endpoint {endpoint} has no live deployment. Fix: deploy "
                                  "it first (with collect-data: true).")
-    name = backend.monitor_schedule(endpoint, found.live, training, psi_threshold, ks_threshold, inputs["schedule"])
+    name = backend.monitor_schedule(endpoint, found.live, training, psi_threshold, ks_p_value, inputs["schedule"],
+                                    task, emails)
     github.add_summary(f"### 👁️ Azure ML model monitor `{name}`: data drift of `{endpoint}/{found.live}` against "
-                       f"`{training}` (PSI > {psi_threshold:g} or KS > {ks_threshold:g} alerts), on "
+                       f"`{inputs['training-data']}` (alerts when PSI > {psi_threshold:g} or the KS p-value < "
+                       f"{ks_p_value:g}{'; e-mails ' + ', '.join(emails) if emails else ''}), on "
                        f"`{inputs['schedule']}`")
     github.set_outputs({"drifted": "", "requests": "", "error-rate": "", "report": "", "chart": "",
                         "schedule": name})

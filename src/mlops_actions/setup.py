@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 from mlops_actions import backends, environment, github
+from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE
+from mlops_actions.backends.azureml.identity import GITHUB_ISSUER
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -104,18 +106,20 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
     client = settings["client-id"]
     subjects = {"main": f"repo:{repo}:ref:refs/heads/{c['branch']}",
                 **{env: f"repo:{repo}:environment:{env}" for env in c["environments"]}}
-    have = backend.federated_subjects(client)
+    identity = backend.workflow_identity(client, settings["subscription-id"])
+    kind = "managed identity" if identity.managed else "app registration"
     commands = []
     for name, subject in subjects.items():
-        if subject in have:
-            rows.append([f"Federated credential {name}", "✅", subject])
+        if identity.accepts(subject):
+            rows.append([f"Federated credential {name}", "✅", f"{subject} ({kind})"])
             continue
-        command = (f"az ad app federated-credential create --id {client} --parameters '{{\"name\": \"{name}\", "
-                   f"\"issuer\": \"https://token.actions.githubusercontent.com\", \"subject\": \"{subject}\", "
-                   f"\"audiences\": [\"api://AzureADTokenExchange\"]}}'")
-        rows.append([f"Federated credential {name}", "❌", f"no credential for {subject}. Fix: see below"])
+        near = identity.near_miss(subject)
+        why = (f"the credential for {subject} has issuer {near['issuer']} and audiences "
+               f"{', '.join(near['audiences'])}; GitHub's tokens need {GITHUB_ISSUER} and {EXCHANGE_AUDIENCE}"
+               if near else f"no credential for {subject}")
+        rows.append([f"Federated credential {name}", "❌", f"{why} ({kind}). Fix: see below"])
         missing.append(f"federated credential {subject}")
-        commands.append(command)
+        commands.append(identity.fix(name, subject))
     roles = backend.workspace_roles(client, workspace_id) if workspace_found else []
     if roles:
         rows.append(["Role on the workspace", "✅", ", ".join(roles)])

@@ -78,6 +78,7 @@ class ScoringService:
         self.in_flight: dict[tuple[str, str], int] = {}
         self.scored: list[tuple[str, str, int]] = []  # (endpoint, deployment, status) of every request
         self.mirrored: list[tuple[str, str]] = []  # (endpoint, deployment) of every mirrored copy
+        self.client_request_ids: list[str] = []  # x-ms-client-request-id of every scoring request that had one
         self.scratch = Path(tempfile.mkdtemp(prefix="azureml-emulator-"))
 
     # -- deployments' containers -------------------------------------------------------------------
@@ -171,6 +172,8 @@ class ScoringService:
 
     def score(self, endpoint_name: str, path: str, headers, raw: bytes):
         with self.lock:
+            if headers.get("x-ms-client-request-id"):
+                self.client_request_ids.append(headers["x-ms-client-request-id"])
             endpoint = self.endpoints.get(endpoint_name)
             if endpoint is None or endpoint["properties"].get("provisioningState") != "Succeeded" or path != "/score":
                 return 404, {"message": f"No endpoint {endpoint_name}{'' if path == '/score' else path} here."}, {}

@@ -39,6 +39,7 @@ ONLINE_RULE = "3 to 32 letters, digits and hyphens, starting with a letter and n
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 MODEL_TYPES = ("mlflow_model", "custom_model")
 CONTENT_HASH_TAG = "mlops-actions.content-hash"
+ML_TASKS = ("classification", "regression", "question_answering")  # the tasks Azure ML's model monitor knows
 
 
 @dataclass

@@ -1,8 +1,40 @@
-"""The workflow identity's federated credentials (Microsoft Graph) and roles (Azure RBAC), for setup."""
+"""The workflow identity's federated credentials and roles, for setup: an app registration's credentials in
+Microsoft Graph, a user-assigned managed identity's in Azure Resource Manager (a managed identity has no
+application object), and its role assignments at the workspace or above (Azure RBAC, atScope())."""
 
 from __future__ import annotations
 
-from mlops_actions.backends.azureml.connection import translated
+from dataclasses import dataclass
+
+from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE, translated
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@dataclass
+class WorkflowIdentity:
+    client_id: str
+    credentials: list[dict]  # {name, issuer, subject, audiences}
+    managed: str = ""  # a user-assigned managed identity's resource ID; empty for an app registration
+
+    def accepts(self, subject: str) -> bool:
+        """Whether a GitHub token with this subject signs in: issuer, subject and audience must all match."""
+        return any(c["issuer"] == GITHUB_ISSUER and c["subject"] == subject and EXCHANGE_AUDIENCE in c["audiences"]
+                   for c in self.credentials)
+
+    def near_miss(self, subject: str) -> dict | None:
+        """A credential with this subject whose issuer or audiences are wrong."""
+        return next((c for c in self.credentials if c["subject"] == subject and not self.accepts(subject)), None)
+
+    def fix(self, name: str, subject: str) -> str:
+        if self.managed:  # /subscriptions/{id}/resourcegroups/{group}/providers/.../userAssignedIdentities/{name}
+            parts = self.managed.split("/")
+            return (f"az identity federated-credential create --name {name} --identity-name {parts[-1]} "
+                    f"--resource-group {parts[4]} --issuer {GITHUB_ISSUER} --subject {subject} "
+                    f"--audiences {EXCHANGE_AUDIENCE}")
+        return (f"az ad app federated-credential create --id {self.client_id} --parameters '{{\"name\": \"{name}\", "
+                f"\"issuer\": \"{GITHUB_ISSUER}\", \"subject\": \"{subject}\", \"audiences\": "
+                f"[\"{EXCHANGE_AUDIENCE}\"]}}'")
 
 
 class Identity:
@@ -24,18 +56,37 @@ class Identity:
         return response.json()
 
     @translated("reading the identity's federated credentials")
-    def federated_subjects(self, client_id: str) -> set[str]:
-        found = self._get(f"https://graph.microsoft.com/v1.0/applications(appId='{client_id}')/"
-                          "federatedIdentityCredentials", "https://graph.microsoft.com/.default")
-        return {credential["subject"] for credential in found.get("value", [])}
+    def workflow_identity(self, client_id: str, subscription: str) -> WorkflowIdentity:
+        """The identity's federated credentials: an app registration's (Graph), else a user-assigned managed
+        identity's (ARM)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self._get(f"https://graph.microsoft.com/v1.0/applications(appId='{client_id}')/"
+                              "federatedIdentityCredentials", "https://graph.microsoft.com/.default")
+            return WorkflowIdentity(client_id, found.get("value", []))
+        except ResourceNotFoundError:
+            pass
+        arm = "https://management.azure.com"
+        identities = self._get(f"{arm}/subscriptions/{subscription}/providers/Microsoft.ManagedIdentity/"
+                               "userAssignedIdentities?api-version=2023-01-31", f"{arm}/.default").get("value", [])
+        managed = next((i for i in identities if i["properties"].get("clientId") == client_id), None)
+        if managed is None:
+            return WorkflowIdentity(client_id, [])
+        credentials = self._get(f"{arm}{managed['id']}/federatedIdentityCredentials?api-version=2023-01-31",
+                                f"{arm}/.default").get("value", [])
+        return WorkflowIdentity(client_id, [{"name": c["name"], **c["properties"]} for c in credentials],
+                                managed=managed["id"])
 
     @translated("reading the identity's role assignments")
     def workspace_roles(self, client_id: str, workspace_id: str) -> list[str]:
-        """The built-in roles the identity holds on the workspace (or a scope above it)."""
+        """The built-in roles the identity holds on the workspace or a scope above it (atScope(): a role on
+        one endpoint below the workspace does not let it register models)."""
         principal = self._get(f"https://graph.microsoft.com/v1.0/servicePrincipals(appId='{client_id}')",
                               "https://graph.microsoft.com/.default")["id"]
         found = self._get(f"https://management.azure.com{workspace_id}/providers/Microsoft.Authorization/"
-                          f"roleAssignments?api-version=2022-04-01&$filter=assignedTo('{principal}')",
+                          "roleAssignments?api-version=2022-04-01&$filter=atScope()",
                           "https://management.azure.com/.default")
-        roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found.get("value", []))
+        roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found.get("value", [])
+                 if a["properties"].get("principalId") == principal)
         return [self.WORKSPACE_ROLES[role] for role in roles if role in self.WORKSPACE_ROLES]
