@@ -6,6 +6,7 @@ import pytest
 
 from conftest import AZURE_CLIENT
 from mlops_actions import setup
+from mlops_actions.github import ActionError
 from mlops_actions.inputs import Inputs
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -68,3 +69,59 @@ def test_a_missing_workspace_is_reported_with_its_fix(workspace, runner, capsys)
     workspace.workspace = "another"
     assert call(config=str(GOLDEN / "azureml" / "mlops.yml")) == 1
     assert "Fix: az ml workspace create -n mlw-diabetes -g rg-mlops" in capsys.readouterr().out
+
+
+def config_with(tmp_path, **replace) -> str:
+    """The golden azureml config with some lines replaced."""
+    text = (GOLDEN / "azureml" / "mlops.yml").read_text()
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "mlops.yml").write_text(text)
+    return str(tmp_path / "mlops.yml")
+
+
+SUBJECTS = [f"repo:contoso/diabetes:{s}" for s in ("ref:refs/heads/trunk", "environment:staging",
+                                                   "environment:production")]
+
+
+def test_a_managed_identitys_credentials_are_read_through_arm_with_their_fix(workspace, runner, capsys, tmp_path):
+    managed = "12121212-3434-5656-7878-909090909090"
+    workspace.managed_identity(managed, "id-github-diabetes")
+    workspace.federate(managed, SUBJECTS[1])
+    workspace.grant(managed, DATA_SCIENTIST)
+    config = config_with(tmp_path, **{CLIENT: managed, "  compute: cpu-cluster\n": "",
+                                      "  train-environment: azureml:diabetes-train:1\n": ""})
+    assert call(config=config, repository="contoso/diabetes") == 1
+    out = capsys.readouterr().out
+    assert f"Federated credential staging: {SUBJECTS[1]} (managed identity)" in out
+    assert (f"az identity federated-credential create --name production --identity-name id-github-diabetes "
+            f"--resource-group rg-mlops --issuer https://token.actions.githubusercontent.com --subject {SUBJECTS[2]} "
+            "--audiences api://AzureADTokenExchange") in out
+    assert "Role on the workspace: AzureML Data Scientist" in out
+    assert "Compute cluster" not in out  # the workflows train on the runner: no cluster to ask for
+
+
+def test_a_credential_with_the_wrong_audience_or_a_role_on_one_endpoint_is_not_enough(workspace, runner, capsys):
+    for subject in SUBJECTS:
+        workspace.federate(CLIENT, subject, audiences=("api://AzureADTokenExchange",) if "trunk" in subject
+                           else ("https://example.com",))
+    workspace.grant(CLIENT, DATA_SCIENTIST, scope=f"{workspace.ws_id}/onlineEndpoints/diabetes-prd")
+    assert call(config=str(GOLDEN / "azureml" / "mlops.yml"), repository="contoso/diabetes") == 1
+    out = capsys.readouterr().out
+    assert f"Federated credential main: {SUBJECTS[0]} (app registration)" in out
+    assert (f"the credential for {SUBJECTS[1]} has issuer https://token.actions.githubusercontent.com and audiences "
+            "https://example.com; GitHub's tokens need") in out
+    assert "the identity has no AzureML Data Scientist (or Contributor) role" in out
+
+
+def test_apply_errors_are_clear_errors_not_tracebacks(workspace, runner):
+    for subject in SUBJECTS:
+        workspace.federate(CLIENT, subject)
+    workspace.grant(CLIENT, DATA_SCIENTIST)
+    workspace.fail_next("PUT", r"/computes/cpu-cluster$", 403, body={"error": {
+        "code": "AuthorizationFailed", "message": "no write permission on computes"}})
+    with pytest.raises(ActionError) as caught:
+        call(config=str(GOLDEN / "azureml" / "mlops.yml"), repository="contoso/diabetes", apply="true")
+    assert caught.value.title == "Azure ML refused: creating the compute cluster"
+    assert "AuthorizationFailed: no write permission on computes" in str(caught.value)

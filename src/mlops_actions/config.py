@@ -128,10 +128,9 @@ def load(path: Path) -> dict:
     if not problems and data["backend"] == "azureml" and "azure" not in data:
         problems.append("azure: required with backend azureml (subscription-id, resource-group, workspace, "
                         "client-id, tenant-id)")
-    if not problems and data["backend"] == "azureml" and "monitor" in data:
-        problems.append(f"monitor (line {lines.get(('monitor',))}): the scheduled monitor workflow is for the local "
-                        "backend; on Azure ML run the monitor action once (with the training data as an azureml:// "
-                        "URI): it creates a model monitor that Azure ML runs on its schedule")
+    if not problems and data["backend"] == "local" and data["model"].get("compute"):
+        problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
+                        "backend azureml; with the local backend the training runs on the runner")
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:

@@ -88,7 +88,8 @@ def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
     env.filters["q"] = quote
     env.globals.update(pin=pinned, action=lambda name: library_action(c, name))
     header = HEADER.format(config=config_name)
-    workflows = WORKFLOWS + (("monitor.yml",) if c.get("monitor") else ())
+    # on Azure ML the model monitor runs in the workspace (CD points it at each new deployment)
+    workflows = WORKFLOWS + (("monitor.yml",) if c.get("monitor") and c["backend"] == "local" else ())
     files = {output / name: name for name in workflows} | {output.parent / name: name for name in SETTINGS}
     return {path: tidy(env.get_template(f"{name}.j2").render(c=c, header=header)) for path, name in files.items()}
 

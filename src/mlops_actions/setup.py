@@ -1,9 +1,10 @@
 """`mlops-actions setup`: what the workflows need, checked, each missing piece with its exact fix.
 
 Dry-run by default: it only looks. With --apply it creates what it can (the local state folder; the
-Azure ML compute cluster). The identity's federated credentials (Microsoft Graph) and role on the
-workspace (Azure RBAC) are checked, and what is missing is printed as the `az` command that creates it:
-granting access is for a person with the rights to do it, not for a workflow.
+Azure ML compute cluster the workflows train on, when they do). The identity's federated credentials (an
+app registration's in Microsoft Graph, a managed identity's in ARM: issuer, subject and audience) and its
+role at or above the workspace (Azure RBAC) are checked, and what is missing is printed as the `az` command
+that creates it: granting access is for a person with the rights to do it, not for a workflow.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ INPUTS = [
           "mlops.yml"),
     Input("repository", "owner/name of the project's GitHub repository, for the federated credentials' "
           "subjects. Empty: $GITHUB_REPOSITORY, else the git remote origin."),
-    Input("compute", "azureml backend: the compute cluster training jobs run on.", "cpu-cluster"),
+    Input("compute", "azureml backend: the compute cluster training jobs run on. Empty: mlops.yml's "
+          "model.compute; none when that is empty too (the workflows train on the runner)."),
     Input("compute-size", "azureml backend: its VM size.", "Standard_DS3_v2"),
     Input("apply", "Create what is missing and can be created ('true'); 'false' only checks.", "false"),
     Input("state-dir", backends.INPUTS[1].description),
@@ -67,41 +69,35 @@ def local(inputs: Inputs, apply: bool) -> tuple[list[list[str]], list[str]]:
 def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[str]], list[str], list[str]]:
     """Checks through azure-ai-ml, and the commands for what it cannot check."""
     environment.require("azureml")
-    from azure.core.exceptions import ResourceNotFoundError
-
     from mlops_actions.backends.azureml import AzureMLBackend
 
     settings = c["azure"]
     workspace_args = f"-g {settings['resource-group']} -w {settings['workspace']}"
     backend = AzureMLBackend(settings["subscription-id"], settings["resource-group"], settings["workspace"])
     rows, missing = [], []
-    try:
-        found = backend.client.workspaces.get(settings["workspace"])
+    found = backend.workspace_resource()
+    if found:
         rows.append(["Workspace", "✅", f"{found.name} ({found.location})"])
-        workspace_id, workspace_found = found.id, True
-    except ResourceNotFoundError:
+        workspace_id = found.id
+    else:
         fix = f"Fix: az ml workspace create -n {settings['workspace']} -g {settings['resource-group']}"
         rows.append(["Workspace", "❌", fix])
         missing.append(f"workspace {settings['workspace']}")
         workspace_id = (f"/subscriptions/{settings['subscription-id']}/resourceGroups/{settings['resource-group']}"
                         f"/providers/Microsoft.MachineLearningServices/workspaces/{settings['workspace']}")
-        workspace_found = False
-    if not missing:
-        try:
-            cluster = backend.client.compute.get(inputs["compute"])
-            rows.append(["Compute cluster", "✅", f"{cluster.name} ({cluster.type})"])
-        except ResourceNotFoundError:
-            if apply:
-                from azure.ai.ml.entities import AmlCompute
-
-                backend.client.compute.begin_create_or_update(AmlCompute(
-                    name=inputs["compute"], size=inputs["compute-size"], min_instances=0, max_instances=2)).result()
-                rows.append(["Compute cluster", "✅ created", f"{inputs['compute']} ({inputs['compute-size']}, 0-2)"])
-            else:
-                rows.append(["Compute cluster", "❌", f"Fix: az ml compute create -n {inputs['compute']} --type "
-                             f"amlcompute --size {inputs['compute-size']} --min-instances 0 --max-instances 2 "
-                             f"{workspace_args} (or mlops-actions setup --apply)"])
-                missing.append(f"compute {inputs['compute']}")
+    compute = inputs["compute"] or c["model"].get("compute", "")  # only what the workflows train on
+    if found and compute:
+        kind = backend.compute_type(compute)
+        if kind:
+            rows.append(["Compute cluster", "✅", f"{compute} ({kind})"])
+        elif apply:
+            backend.create_compute(compute, inputs["compute-size"])
+            rows.append(["Compute cluster", "✅ created", f"{compute} ({inputs['compute-size']}, 0-2)"])
+        else:
+            rows.append(["Compute cluster", "❌", f"Fix: az ml compute create -n {compute} --type amlcompute "
+                         f"--size {inputs['compute-size']} --min-instances 0 --max-instances 2 {workspace_args} "
+                         "(or mlops-actions setup --apply)"])
+            missing.append(f"compute {compute}")
     repo = repository(inputs, base)
     client = settings["client-id"]
     subjects = {"main": f"repo:{repo}:ref:refs/heads/{c['branch']}",
@@ -120,7 +116,7 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
         rows.append([f"Federated credential {name}", "❌", f"{why} ({kind}). Fix: see below"])
         missing.append(f"federated credential {subject}")
         commands.append(identity.fix(name, subject))
-    roles = backend.workspace_roles(client, workspace_id) if workspace_found else []
+    roles = backend.workspace_roles(client, workspace_id) if found else []
     if roles:
         rows.append(["Role on the workspace", "✅", ", ".join(roles)])
     else:

@@ -59,14 +59,15 @@ class Identity:
     def workflow_identity(self, client_id: str, subscription: str) -> WorkflowIdentity:
         """The identity's federated credentials: an app registration's (Graph), else a user-assigned managed
         identity's (ARM)."""
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
         try:
             found = self._get(f"https://graph.microsoft.com/v1.0/applications(appId='{client_id}')/"
                               "federatedIdentityCredentials", "https://graph.microsoft.com/.default")
             return WorkflowIdentity(client_id, found.get("value", []))
-        except ResourceNotFoundError:
-            pass
+        except HttpResponseError as exc:
+            if exc.status_code != 404:  # no application: perhaps a managed identity
+                raise
         arm = "https://management.azure.com"
         identities = self._get(f"{arm}/subscriptions/{subscription}/providers/Microsoft.ManagedIdentity/"
                                "userAssignedIdentities?api-version=2023-01-31", f"{arm}/.default").get("value", [])

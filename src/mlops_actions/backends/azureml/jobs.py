@@ -54,6 +54,34 @@ class Jobs:
                                   "shows how) or name an existing one.") from None
         return self.client.jobs.create_or_update(job)
 
+    @translated("reading the compute cluster")
+    def compute_type(self, name: str) -> str | None:
+        """The compute's type, or None when the workspace has no compute of that name."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.client.compute.get(name).type
+        except ResourceNotFoundError:
+            return None
+
+    @translated("creating the compute cluster")
+    def create_compute(self, name: str, size: str) -> None:
+        """A cluster of 0-2 nodes of `size` (it costs nothing while idle)."""
+        from azure.ai.ml.entities import AmlCompute
+
+        self._wait(self.client.compute.begin_create_or_update(AmlCompute(name=name, size=size, min_instances=0,
+                                                                         max_instances=2)), f"Compute {name}")
+
+    @translated("reading the workspace")
+    def workspace_resource(self):
+        """The workspace, or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.client.workspaces.get(self.workspace)
+        except ResourceNotFoundError:
+            return None
+
     @translated("reading the training job")
     def get_job(self, name: str):
         return self.client.jobs.get(name)
