@@ -84,8 +84,11 @@ def test_a_command_job_runs_the_uploaded_working_directory_and_its_model_lands_i
     (project / ".gitignore").write_text("local-secrets.txt\n")
     (project / "local-secrets.txt").write_text("not for Azure")
     assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
-                    **{"model-output": "out/model"}) == 0
+                    **{"model-output": "out/model", "metrics-file": "out/metrics.json"}) == 0
     outputs = runner.outputs()
+    # the metrics come back to the runner, where register-model's gate reads them
+    assert outputs["metrics-file"] == str(project / "out" / "metrics.json")
+    assert set(json.loads((project / "out" / "metrics.json").read_text())) >= {"accuracy"}
     [name] = azure.jobs
     assert outputs["job-name"] == name and outputs["model-path"] == f"azureml://jobs/{name}/outputs/model"
     assert outputs["job-url"].startswith(f"https://ml.azure.com/runs/{name}")
@@ -107,7 +110,8 @@ def test_a_command_job_runs_the_uploaded_working_directory_and_its_model_lands_i
 
 def test_a_command_that_writes_to_its_output_is_submitted_unchanged(azure, project, runner):
     command = "python train.py && cp -R out/model/. ${{outputs.model}}"
-    assert on_azure(azure, command=command, environment="azureml:sklearn:1", compute="cpu-cluster") == 0
+    assert on_azure(azure, command=command, environment="azureml:sklearn:1", compute="cpu-cluster",
+                    **{"metrics-file": ""}) == 0
     [job] = azure.jobs.values()
     assert job["properties"]["command"] == command and job["properties"]["status"] == "Completed"
 
@@ -146,7 +150,14 @@ def test_a_command_job_file_is_the_base(azure, project, runner, tmp_path):
         "command: python train.py --epochs 1\nenvironment: azureml:sklearn:1\ncompute: azureml:cpu-cluster\n"
         "outputs:\n  model:\n    type: uri_folder\n")
     assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5",
-                              "model-output": "out/model"}) == 0
+                              "model-output": "out/model", "metrics-file": "out/metrics.json"}) == 0
     [job] = azure.jobs.values()
     assert job["properties"]["command"].startswith("( python train.py --epochs 5 ) && ")
     assert job["properties"]["status"] == "Completed"
+
+
+def test_a_job_that_does_not_write_the_model_fails_saying_so(azure, project, runner):
+    with pytest.raises(github.ActionError) as caught:
+        on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
+                 **{"model-output": "elsewhere/model", "metrics-file": ""})
+    assert "mlops-actions: the training wrote nothing at elsewhere/model, where it is expected" in str(caught.value)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mlops_actions import backends, environment, github
+from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.register import runner_tags
 
@@ -115,8 +116,9 @@ def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
                            "give command and environment (or a job-file) for an Azure ML command job")
     model_output = inputs.relative_path("model-output")
     output = Path(model_output).name  # the job's output that holds the model
+    metrics = inputs.relative_path("metrics-file") if inputs["metrics-file"] else ""
     job = backend.command_job(job_file, inputs["command"], inputs["environment"], inputs["compute"],
-                              experiment_name(inputs), model_output, base)
+                              experiment_name(inputs), model_output, base, metrics)
     with github.group(f"Azure ML job {job.name}: {job.studio_url}"):
         status, started, last = status_of(job), time.monotonic(), None
         while status not in backend.FINISHED:
@@ -135,9 +137,29 @@ def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
         raise github.ActionError(f"Training job {status.lower()}", f"Azure ML job {job.name} ended {status}: "
                                  f"{backend.job_error(job.name) or 'no error was recorded'}. Logs: {job.studio_url}")
     model = f"azureml://jobs/{job.name}/outputs/{output}"
-    github.add_summary(f"### 🏋️ Trained as Azure ML job [`{job.name}`]({job.studio_url})\n\nModel: `{model}`")
-    return {"model-path": model, "metrics-file": "", "run-id": job.name, "job-name": job.name,
-            "job-url": job.studio_url or ""}
+    values = metrics_back(backend, job.name, base / metrics) if metrics else {}
+    github.add_summary(f"### 🏋️ Trained as Azure ML job [`{job.name}`]({job.studio_url})\n\nModel: `{model}`"
+                       + ("\n\n" + github.markdown_table(["Metric", "Value"], [[k, v] for k, v in values.items()])
+                          if values else ""))
+    return {"model-path": model, "metrics-file": str(base / metrics) if metrics else "", "run-id": job.name,
+            "job-name": job.name, "job-url": job.studio_url or ""}
+
+
+def metrics_back(backend, job: str, target: Path) -> dict[str, float]:
+    """Download the job's metrics file to where the training wrote it (for register-model's gate)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = backend.download_output(job, METRICS_OUTPUT, Path(scratch))
+        found = folder / target.name if (folder / target.name).is_file() else None
+        if found is None:
+            raise github.ActionError("Metrics not written", f"job {job} wrote no {target.name} (metrics-file); "
+                                     "nothing was registered. Fix: point metrics-file at the JSON the training "
+                                     "writes, or leave it empty.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(found, target)
+    return metrics_of(target)
 
 
 def run(inputs: Inputs) -> int:

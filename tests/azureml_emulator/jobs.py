@@ -18,6 +18,11 @@ Sources:
   PT1H), polled 202 {} then 200 with no body.
 - "For update case, the Tags in the definition passed in will replace Tags in the existing job." (REST spec,
   Jobs_CreateOrUpdate).
+- Downloading an output (jobs.download): the run history's rundata answers runMetadata.outputs {name:
+  {assetId, type}} (recording pipeline_job/...test_pipeline_job_download; azure-ai-ml's runhistory models,
+  TypedAssetReference), and the data plane's dataversion/batchGetResolvedUris maps each asset ID to its
+  {uri, type} (azure-ai-ml's dataset_dataplane models, BatchDataUriResponse); the files are then read from
+  the datastore.
 
 Not emulated: the job's environment (the command runs with the tests' Python), compute provisioning,
 MLflow tracking to the workspace, and input modes other than a download.
@@ -208,8 +213,31 @@ class JobService:
 
     # -- run history -------------------------------------------------------------------------------
 
+    def output_asset(self, name: str, output: str) -> str:
+        return f"azureml://locations/{self.location}/workspaces/{self.workspace_guid}/data/" \
+               f"azureml_{name}_output_data_{output}/versions/1"
+
+    def resolved_uris(self, body):
+        """dataversion/batchGetResolvedUris: where each output asset's files are."""
+        found = {}
+        for asset in (body or {}).get("values") or []:
+            match = re.search(r"/data/azureml_(?P<job>.+)_output_data_(?P<output>[^/]+)/versions/1$", asset)
+            if match and match["job"] in self.jobs:
+                found[asset] = {"type": "uri_folder", "uri": f"azureml://subscriptions/{self.subscription}/"
+                                f"resourcegroups/{self.resource_group}/workspaces/{self.workspace}/datastores/"
+                                f"workspaceblobstore/paths/azureml/{match['job']}/{match['output']}/"}
+        return 200, {"values": found}, {}
+
     def run_history(self, method: str, path: str, body):
-        """The run history service: a run's details, with the error a failed job recorded."""
+        """The run history service: a run's details (with the error a failed job recorded) and its data."""
+        if method == "POST" and path.endswith("/rundata"):
+            name = (body or {}).get("runId", "")
+            if name not in self.jobs:
+                raise not_found(f"Run {name} not found.")
+            outputs = {key: {"assetId": self.output_asset(name, key), "type": "uri_folder"}
+                       for key in self.jobs[name]["properties"]["outputs"] if key != "default"}
+            return 200, {"runMetadata": {"runId": name, "status": self.jobs[name]["properties"]["status"],
+                                         "outputs": outputs}}, {}
         match = re.search(r"/runs/(?P<run>[^/]+)/details$", path)
         if not match or match["run"] not in self.jobs:
             raise not_found(f"Run {match['run'] if match else path} not found.")

@@ -226,6 +226,8 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                                                     "hyperdrive", "labeling", "modelmanagement", "pipelines")}, {}
         if path.startswith("/history/"):
             return self.run_history(method, path, body)
+        if path.startswith("/data/v1.0/") and path.endswith("/dataversion/batchGetResolvedUris"):
+            return self.resolved_uris(body)
         raise not_found(f"service route {path}")
 
     # -- the server --------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from mlops_actions.backends.azureml.connection import translated
 from mlops_actions.github import ActionError
 
 
+METRICS_OUTPUT = "metrics"  # the job's output that carries the metrics file back to the runner
+
+
 class Jobs:
     poll_seconds = 15.0  # between two looks at a running job
 
@@ -20,30 +23,33 @@ class Jobs:
 
     @translated("submitting the training job")
     def command_job(self, job_file: Path | None, command_line: str, environment: str, compute: str,
-                    experiment: str, model_output: str, code: Path):
+                    experiment: str, model_output: str, code: Path, metrics_file: str = ""):
         """Submit a command job (from a CLI v2 job YAML, or built from the inputs) whose code is `code` (the
-        SDK uploads it, leaving out what .amlignore or else .gitignore lists) unless the file names its own,
-        and whose output named after model-output's last part receives what the command writes there.
-        Nothing is submitted when the file is not a command job or the compute does not exist."""
+        SDK uploads it, leaving out what .amlignore or else .gitignore lists) unless the file names its own.
+        What the command writes at model_output lands in the output named after its last part, and the
+        metrics file in the output `metrics`. Nothing is submitted when the file is not a command job or the
+        compute does not exist."""
         from azure.ai.ml import Output, command, load_job
         from azure.core.exceptions import ResourceNotFoundError
 
-        output = Path(model_output).name
+        routes = {Path(model_output).name: model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
         if job_file:
-            job = load_job(job_file)
+            import yaml
+
+            written = yaml.safe_load(job_file.read_text()) or {}
+            outputs = {**{output: {"type": "uri_folder"} for output in routes}, **(written.get("outputs") or {})}
+            job = load_job(job_file, params_override=[{"outputs": outputs}])
             if job.type != "command":
                 raise ActionError("Not a command job", f"{job_file} defines a {job.type} job; train submits "
                                   "command jobs (type: command). Fix: give a command job, or run a pipeline "
                                   "yourself.")
-            job.command = routed(command_line or job.command, model_output, output)
+            job.command = routed(command_line or job.command, routes)
             job.environment = environment or job.environment
             job.compute = compute or job.compute
             job.code = job.code or str(code)
-            if output not in job.outputs:
-                job.outputs[output] = Output(type="uri_folder")
         else:
-            job = command(command=routed(command_line, model_output, output), code=str(code),
-                          environment=environment, compute=compute, outputs={output: Output(type="uri_folder")})
+            job = command(command=routed(command_line, routes), code=str(code), environment=environment,
+                          compute=compute, outputs={output: Output(type="uri_folder") for output in routes})
         job.experiment_name = job.experiment_name or experiment
         if job.compute:
             try:
@@ -53,6 +59,12 @@ class Jobs:
                                   f"{self.workspace}; nothing was submitted. Fix: create it (mlops-actions setup "
                                   "shows how) or name an existing one.") from None
         return self.client.jobs.create_or_update(job)
+
+    @translated("downloading the job's output")
+    def download_output(self, name: str, output: str, into: Path) -> Path:
+        """Download a finished job's named output (jobs.download); returns the folder that holds its files."""
+        self.client.jobs.download(name, download_path=str(into), output_name=output)
+        return into / "named-outputs" / output
 
     @translated("reading the compute cluster")
     def compute_type(self, name: str) -> str | None:
@@ -104,12 +116,15 @@ class Jobs:
         return f"{error.code}: {error.message}" if error and error.code else (getattr(error, "message", "") or "")
 
 
-def routed(command_line: str, model_output: str, output: str) -> str:
-    """The command, then a copy of what it wrote at model_output into ${{outputs.<output>}}; unchanged when
-    the command writes to that output itself."""
-    target = "${{outputs.%s}}" % output
-    if re.search(r"\$\{\{\s*outputs\." + re.escape(output) + r"\s*\}\}", command_line):
-        return command_line
-    source = shlex.quote(model_output)
-    return (f"( {command_line} ) && mkdir -p \"{target}\" && if [ -d {source} ]; then cp -R {source}/. "
-            f"\"{target}/\"; else cp {source} \"{target}/\"; fi")
+def routed(command_line: str, routes: dict[str, str]) -> str:
+    """The command, then a copy of what it wrote at each path into its ${{outputs.<name>}}; an output the
+    command writes itself is left to it."""
+    copies = []
+    for output, source in routes.items():
+        if re.search(r"\$\{\{\s*outputs\." + re.escape(output) + r"\s*\}\}", command_line):
+            continue
+        target, quoted = "${{outputs.%s}}" % output, shlex.quote(source)
+        missing = shlex.quote(f"mlops-actions: the training wrote nothing at {source}, where it is expected")
+        copies.append(f"{{ [ -e {quoted} ] || {{ echo {missing} >&2; exit 1; }}; }} && mkdir -p \"{target}\" && "
+                      f"if [ -d {quoted} ]; then cp -R {quoted}/. \"{target}/\"; else cp {quoted} \"{target}/\"; fi")
+    return " && ".join([f"( {command_line} )", *copies]) if copies else command_line
