@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from mlops_actions.pins import PINS
 
 STANDINS = {f"{action}@{PINS[action][0]}": Path(__file__).resolve().parent / "standins" / action.split("/")[1]
-            for action in ("actions/setup-python", "actions/upload-artifact")}
+            for action in ("actions/setup-python", "actions/upload-artifact", "azure/login")}
 LINE = re.compile(r"^\[(?P<workflow>[^/\]]+)/(?P<job>[^\]]*?)\s*\] (?P<text>.*)$")
 COMMAND = re.compile(r"^\s*(?:❗|🚧|❓)\s+::(?P<level>error|warning|notice)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
 STEP_END = re.compile(
