@@ -2,6 +2,7 @@
 against the loopback emulator."""
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -93,7 +94,7 @@ def test_a_command_job_runs_the_uploaded_working_directory_and_its_model_lands_i
     assert outputs["job-name"] == name and outputs["model-path"] == f"azureml://jobs/{name}/outputs/model"
     assert outputs["job-url"].startswith(f"https://ml.azure.com/runs/{name}")
     job = azure.jobs[name]["properties"]
-    assert job["jobType"] == "Command" and job["command"].startswith("( python train.py ) && ")
+    assert job["jobType"] == "Command" and job["command"].startswith("(\npython train.py\n) && ")
     assert job["computeId"].endswith("/computes/cpu-cluster")
     out = capsys.readouterr().out
     assert out.index(f"{name}: Queued") < out.index(f"{name}: Running") < out.index(f"{name}: Completed")
@@ -127,6 +128,8 @@ def test_a_failed_or_cancelled_job_fails_the_step(azure, project, runner, ending
     assert f"Azure ML job {name} ended {ending}: UserError: Execution failed: train.py exited with 1" \
         in str(caught.value)  # the job's error, from its run history
     assert "model-path" not in runner.outputs()
+    if ending == "Paused":  # stopped, not ended: cancelled, so that it costs nothing more
+        assert azure.calls("POST", f"/jobs/{name}/cancel")
 
 
 def test_a_job_file_that_is_not_a_command_job_submits_nothing(azure, runner, tmp_path):
@@ -152,7 +155,7 @@ def test_a_command_job_file_is_the_base(azure, project, runner, tmp_path):
     assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5",
                               "model-output": "out/model", "metrics-file": "out/metrics.json"}) == 0
     [job] = azure.jobs.values()
-    assert job["properties"]["command"].startswith("( python train.py --epochs 5 ) && ")
+    assert job["properties"]["command"].startswith("(\npython train.py --epochs 5\n) && ")
     assert job["properties"]["status"] == "Completed"
 
 
@@ -161,3 +164,29 @@ def test_a_job_that_does_not_write_the_model_fails_saying_so(azure, project, run
         on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
                  **{"model-output": "elsewhere/model", "metrics-file": ""})
     assert "mlops-actions: the training wrote nothing at elsewhere/model, where it is expected" in str(caught.value)
+
+
+def test_a_command_with_a_comment_and_a_model_output_azure_would_not_name_still_train(azure, project, runner):
+    command = "python train.py && cp -R out/model out/my-model  # a copy under another name"
+    assert on_azure(azure, command=command, environment="azureml:sklearn:1", compute="cpu-cluster",
+                    **{"model-output": "out/my-model", "metrics-file": ""}) == 0
+    [name] = azure.jobs
+    assert runner.outputs()["model-path"] == f"azureml://jobs/{name}/outputs/my_model"  # Azure's output names: \w
+    written = {blob.name for blob in azure.storage.service().get_container_client(azure.blob_container).list_blobs(
+        name_starts_with=f"azureml/{name}/my_model/")}
+    assert f"azureml/{name}/my_model/MLmodel" in written
+
+
+def test_the_checkouts_git_folder_never_goes_up_with_the_code(azure, project, runner):
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    config = project / ".git" / "config"
+    config.write_text(config.read_text() + '[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic '
+                      'eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldA==\n')  # what persist-credentials leaves behind
+    assert on_azure(azure, command="python train.py", environment="azureml:sklearn:1", compute="cpu-cluster",
+                    **{"model-output": "out/model", "metrics-file": ""}) == 0
+    [job] = azure.jobs.values()
+    container, prefix = azure.blob_location(azure.code_of(job["properties"]["codeId"])["properties"]["codeUri"])
+    uploaded = [blob.name for blob in azure.storage.service().get_container_client(container).list_blobs(
+        name_starts_with=prefix)]
+    assert any(name.endswith("train.py") for name in uploaded)
+    assert not [name for name in uploaded if "/.git/" in f"/{name}"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+from mlops_actions.files import copy_files
 from mlops_actions.pins import PINS
 
 STANDINS = {f"{action}@{PINS[action][0]}": Path(__file__).resolve().parent / "standins" / action.split("/")[1]
@@ -138,18 +139,6 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
     finally:
         shutil.rmtree(scratch)
     return Run(returncode, "".join(output), jobs)
-
-
-def copy_files(source: Path, target: Path) -> Path:
-    """Copy the files of `source`, a folder in a git working tree, to `target`: its tracked and untracked
-    files, not the ignored ones (a virtual environment, caches, reports)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "."], cwd=source, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (source / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / name, target / name)
-    return target
 
 
 def copy_repository(source: Path, target: Path) -> Path:

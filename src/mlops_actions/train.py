@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mlops_actions import backends, environment, github
-from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT
+from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, output_name
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.register import runner_tags
 
@@ -24,7 +24,8 @@ INPUTS = [
           "as the command job's command). Empty with job-file: the file's."),
     Input("working-directory", "Folder to run the training in, relative to the repository root.", "."),
     Input("model-output", "Where the training writes the model. On Azure ML its last part names the job's "
-          "output that holds it ('model' for outputs/model).", "outputs/model"),
+          "output that holds it ('model' for outputs/model; other characters than letters, digits and '_' become "
+          "'_').", "outputs/model"),
     Input("metrics-file", "Where the training writes its metrics (JSON); logged to the run. Empty: none.",
           "outputs/metrics.json"),
     Input("experiment", "The experiment the run belongs to. Empty: the repository's name."),
@@ -115,7 +116,7 @@ def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
         raise inputs.error("environment" if inputs["command"] else "command", "empty",
                            "give command and environment (or a job-file) for an Azure ML command job")
     model_output = inputs.relative_path("model-output")
-    output = Path(model_output).name  # the job's output that holds the model
+    output = output_name(model_output)  # the job's output that holds the model
     metrics = inputs.relative_path("metrics-file") if inputs["metrics-file"] else ""
     job = backend.command_job(job_file, inputs["command"], inputs["environment"], inputs["compute"],
                               experiment_name(inputs), model_output, base, metrics)
@@ -133,6 +134,8 @@ def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
             job = backend.get_job(job.name)
             status = status_of(job)
         print(f"{time.strftime('%H:%M:%S')} {job.name}: {status}", flush=True)
+    if status in ("Paused", "NotResponding"):  # stopped, not ended: it would go on costing compute
+        backend.cancel_job(job.name)
     if status != "Completed":
         raise github.ActionError(f"Training job {status.lower()}", f"Azure ML job {job.name} ended {status}: "
                                  f"{backend.job_error(job.name) or 'no error was recorded'}. Logs: {job.studio_url}")

@@ -139,6 +139,8 @@ class JobService:
             return
         if run["statuses"]:
             properties["status"] = run["statuses"].pop(0)
+            if run["injected"] and properties["status"] == run["injected"][0]:
+                run["error"] = {"code": run["injected"][1], "message": run["injected"][2]}
 
     def execute(self, name: str) -> None:
         """Run the job's command in its uploaded code, with its outputs as folders, and keep what it wrote."""
@@ -245,6 +247,4 @@ class JobService:
         status = self.jobs[name]["properties"]["status"]
         run = self.runs[name]
         error = run["error"]
-        if run["injected"] and status == run["injected"][0]:
-            error = {"code": run["injected"][1], "message": run["injected"][2]}
         return 200, {"runId": name, "status": status, **({"error": {"error": error}} if error else {})}, {}

@@ -1,18 +1,30 @@
-"""Training as an Azure ML command job: the working directory uploaded as the job's code, and the model
-the command writes routed into the job's named output (Azure ML keeps only what a command writes to
+"""Training as an Azure ML command job: the working directory uploaded as the job's code (never `.git`,
+which holds the checkout's history and, unless persist-credentials is false, its token), and the model the
+command writes routed into the job's named output (Azure ML keeps only what a command writes to
 ${{outputs.<name>}})."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import tempfile
 from pathlib import Path
+
+from mlops_actions.files import copy_files
 
 from mlops_actions.backends.azureml.connection import translated
 from mlops_actions.github import ActionError
 
 
 METRICS_OUTPUT = "metrics"  # the job's output that carries the metrics file back to the runner
+RESERVED_OUTPUTS = {METRICS_OUTPUT, "default"}  # "default" is the job's own artifacts
+
+
+def output_name(model_output: str) -> str:
+    """The job output that holds the model: model-output's last part as Azure ML allows output names
+    (letters, digits and underscores), never one the job uses for something else."""
+    name = re.sub(r"\W", "_", Path(model_output).name).strip("_")
+    return name if name and name not in RESERVED_OUTPUTS and not name[0].isdigit() else "model"
 
 
 class Jobs:
@@ -32,7 +44,7 @@ class Jobs:
         from azure.ai.ml import Output, command, load_job
         from azure.core.exceptions import ResourceNotFoundError
 
-        routes = {Path(model_output).name: model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
+        routes = {output_name(model_output): model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
         if job_file:
             import yaml
 
@@ -46,10 +58,9 @@ class Jobs:
             job.command = routed(command_line or job.command, routes)
             job.environment = environment or job.environment
             job.compute = compute or job.compute
-            job.code = job.code or str(code)
         else:
-            job = command(command=routed(command_line, routes), code=str(code), environment=environment,
-                          compute=compute, outputs={output: Output(type="uri_folder") for output in routes})
+            job = command(command=routed(command_line, routes), environment=environment, compute=compute,
+                          outputs={output: Output(type="uri_folder") for output in routes})
         job.experiment_name = job.experiment_name or experiment
         if job.compute:
             try:
@@ -58,7 +69,11 @@ class Jobs:
                 raise ActionError("Compute not found", f"compute {job.compute} does not exist in workspace "
                                   f"{self.workspace}; nothing was submitted. Fix: create it (mlops-actions setup "
                                   "shows how) or name an existing one.") from None
-        return self.client.jobs.create_or_update(job)
+        if job.code:  # the job file's own code folder, as it names it
+            return self.client.jobs.create_or_update(job)
+        with tempfile.TemporaryDirectory(prefix="mlops-actions-code-") as staged:
+            job.code = str(copy_files(code, Path(staged)))
+            return self.client.jobs.create_or_update(job)
 
     @translated("downloading the job's output")
     def download_output(self, name: str, output: str, into: Path) -> Path:
@@ -117,14 +132,15 @@ class Jobs:
 
 
 def routed(command_line: str, routes: dict[str, str]) -> str:
-    """The command, then a copy of what it wrote at each path into its ${{outputs.<name>}}; an output the
-    command writes itself is left to it."""
+    """The command (in a subshell of its own lines, so that a trailing comment or a heredoc stays its own),
+    then a copy of what it wrote at each path into its ${{outputs.<name>}}; an output the command writes
+    itself is left to it."""
     copies = []
     for output, source in routes.items():
         if re.search(r"\$\{\{\s*outputs\." + re.escape(output) + r"\s*\}\}", command_line):
             continue
-        target, quoted = "${{outputs.%s}}" % output, shlex.quote(source)
+        target, quoted = "${{outputs.%s}}" % output, shlex.quote(f"./{source}")
         missing = shlex.quote(f"mlops-actions: the training wrote nothing at {source}, where it is expected")
         copies.append(f"{{ [ -e {quoted} ] || {{ echo {missing} >&2; exit 1; }}; }} && mkdir -p \"{target}\" && "
                       f"if [ -d {quoted} ]; then cp -R {quoted}/. \"{target}/\"; else cp {quoted} \"{target}/\"; fi")
-    return " && ".join([f"( {command_line} )", *copies]) if copies else command_line
+    return " && ".join([f"(\n{command_line}\n)", *copies]) if copies else command_line
