@@ -90,7 +90,9 @@ def emulate(monkeypatch, azurite):
     blob client through Azurite's environment, the credential through EnvironmentCredential's variables."""
     from azureml_emulator import Emulator
     from mlops_actions.backends.azureml import EMULATOR
+    from mlops_actions.backends.azureml.endpoints import Endpoints
 
+    monkeypatch.setattr(Endpoints, "busy_poll_seconds", 0.01)  # the emulator's operations end in looks, not time
     started = []
 
     def start(**settings):

@@ -328,7 +328,14 @@ def test_an_endpoint_file_creates_an_endpoint_without_traffic_and_merges_into_an
     assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 100}, {"green": 10})
 
 
-def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(azure, runner):
+def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(azure, runner, monkeypatch):
+    import time
+
+    from mlops_actions.backends.azureml.endpoints import Endpoints
+
+    monkeypatch.setattr(Endpoints, "busy_wait_seconds", 10.0)
+    pauses = []
+    monkeypatch.setattr(time, "sleep", lambda seconds: pauses.append(seconds))
     register_and_deploy(azure, runner)
     azure.polls = 20  # looks (by anyone) before the left-behind operation ends
     status, _, _ = azure.request("PUT", f"{azure.ws_id}/onlineEndpoints/diabetes-ep", {  # as a cancelled run left it
@@ -336,9 +343,17 @@ def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(a
                                              "traffic": {"blue": 100}}}, api_version="2022-02-01-preview")
     assert status == 201
     register_and_deploy(azure, runner, URI2)
-    assert ("PUT", f"{azure.ws_id}/onlineEndpoints/diabetes-ep/deployments/green", 409) in azure.answered
+    green = f"{azure.ws_id}/onlineEndpoints/diabetes-ep/deployments/green"
+    assert ("PUT", green, 409) in azure.answered and pauses  # refused, then it paused before trying again
+    assert len([a for a in azure.answered if a[:2] == ("PUT", green)]) <= 3  # no tight loop of PUTs
     assert azure.deployments[("diabetes-ep", "green")]["properties"]["provisioningState"] == "Succeeded"
     assert azure.endpoints["diabetes-ep"]["properties"]["description"] == "left behind"
+    # a 409 with nothing showing as busy (another deployment's operation, say): a pause before each try
+    before = len(pauses)
+    azure.fail_next("PUT", r"/deployments/red$", 409, times=3, body={"error": {"code": "Conflict", "message": "busy"}})
+    assert call(deploy, azure, **{"endpoint-name": "diabetes-ep", "model-name": "diabetes", "model-version": "2",
+                                  "deployment-name": "red"}) == 0
+    assert len(pauses) - before >= 3
 
 
 def test_a_smoke_test_keeps_to_what_a_deployment_admits_and_retries_refusals(azure, runner, monkeypatch, capsys):
@@ -355,6 +370,12 @@ def test_a_smoke_test_keeps_to_what_a_deployment_admits_and_retries_refusals(azu
     assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "requests": "4",
                                  "request-file": azure.request_file}) == 0
     assert runner.outputs()["retried"] == "1"  # the first request, answered 429 twice, then 200
+    azure.fail_next("POST", r"^/score$", 429, times=2)  # every request retried: no latency to judge
+    monkeypatch.setattr(smoke, "RETRY_SECONDS", 0.5)  # both first tries answered before either tries again
+    assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "requests": "2", "concurrency": "2",
+                                 "max-p95-ms": "1000", "request-file": azure.request_file}) == 1
+    assert runner.outputs()["latency-p95-ms"] == "" and "there is no latency to hold to max-p95-ms" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("auth_mode", ["aml_token", "aad_token"])
@@ -387,7 +408,7 @@ def test_a_long_job_outlives_the_github_token_azure_login_used_but_not_one_fetch
     subject = "repo:contoso/diabetes:environment:production"
     azure.federate(AZURE_CLIENT, subject)
     azure.github_subject = subject
-    azure.token_lifetime = 1  # Entra's tokens expire at once: every call signs in again, as after a long wait
+    azure.token_lifetime = 5  # under azure-core's 5-minute refresh window: every call signs in again
     monkeypatch.delenv("AZURE_CLIENT_SECRET")
     # azure/login's way, seen from the SDK: one GitHub token exchanged at the start of the job
     (tmp_path / "token").write_text(azure.github_token(subject, lifetime=2))

@@ -72,6 +72,11 @@ class Answer:
     retries: int = 0
 
 
+def ms(value: float | None, missing: str = "-") -> str:
+    """Milliseconds as the report shows them; `missing` when there is no figure."""
+    return missing if value is None else f"{value:.1f}"
+
+
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -203,7 +208,7 @@ def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, p
            "answers passed"
     parts = [head, github.markdown_table(
         ["Requests", "Failures", "p50 ms", "p95 ms", "p99 ms", "max ms"],
-        [[len(answers), failures, *(f"{latency[k]:.1f}" for k in ("p50", "p95", "p99", "max"))]]),
+        [[len(answers), failures, *(ms(latency[k]) for k in ("p50", "p95", "p99", "max"))]]),
         "Checks: " + "; ".join(checks.describe())]
     parts += [f"**{problem}**" for problem in problems]
     if rolled_back:
@@ -262,16 +267,19 @@ def run(inputs: Inputs) -> int:
         with ThreadPoolExecutor(concurrency) as pool:
             answers = list(pool.map(send, range(count)))
     retried = sum(bool(a.retries) for a in answers)
-    milliseconds = [a.seconds * 1000 for a in answers if not a.retries] or [0.0]
+    milliseconds = [a.seconds * 1000 for a in answers if not a.retries]
     latency = {"p50": percentile(milliseconds, 50), "p95": percentile(milliseconds, 95),
-               "p99": percentile(milliseconds, 99), "max": max(milliseconds)}
+               "p99": percentile(milliseconds, 99), "max": max(milliseconds)} if milliseconds else \
+        dict.fromkeys(("p50", "p95", "p99", "max"))
     failures = [a for a in answers if a.problems]
     problems = []
     if failures:
         first = failures[0]
         problems.append(f"{len(failures)} of {count} answers failed: {'; '.join(first.problems)} (first: status "
                         f"{first.status}, body {first.text[:200]!r})")
-    if max_p95 is not None and latency["p95"] > max_p95:
+    if max_p95 is not None and latency["p95"] is None:
+        problems.append("every request was retried after a 429 or 408: there is no latency to hold to max-p95-ms")
+    elif max_p95 is not None and latency["p95"] > max_p95:
         problems.append(f"p95 latency {latency['p95']:.1f} ms is above max-p95-ms {max_p95:g} ms")
     rolled_back = ""
     if problems and do_rollback:
@@ -281,11 +289,11 @@ def run(inputs: Inputs) -> int:
         github.error(problem, title=f"Smoke test of {target} failed")
     if rolled_back:
         github.warning(f"Rolled back {endpoint}: {rolled_back}.", title="Rollback")
-    print(f"{target}: {count - len(failures)}/{count} passed; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"
+    print(f"{target}: {count - len(failures)}/{count} passed; p50 {ms(latency['p50'])} ms, p95 {ms(latency['p95'])} ms"
           + (f"; {retried} retried after 429/408 (not in the latency figures)" if retried else ""))
     github.add_summary(summary(endpoint, target, answers, checks, problems, latency, rolled_back))
-    github.set_outputs({"passed": str(not problems).lower(), "latency-p50-ms": f"{latency['p50']:.1f}",
-                        "latency-p95-ms": f"{latency['p95']:.1f}", "requests": count, "failures": len(failures),
+    github.set_outputs({"passed": str(not problems).lower(), "latency-p50-ms": ms(latency["p50"], ""),
+                        "latency-p95-ms": ms(latency["p95"], ""), "requests": count, "failures": len(failures),
                         "retried": retried,
                         "rolled-back": str(bool(rolled_back)).lower()})
     return 1 if problems else 0

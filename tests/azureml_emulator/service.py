@@ -89,10 +89,12 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self.hooks.append((method, re.compile(path), action))
 
     def run_hooks(self, method: str, path: str) -> None:
-        for hook in list(self.hooks):
-            if hook[0] == method and hook[1].search(path):
+        with self.lock:
+            due = [hook for hook in self.hooks if hook[0] == method and hook[1].search(path)]
+            for hook in due:
                 self.hooks.remove(hook)
-                hook[2]()
+        for hook in due:  # outside the lock: an action may send requests of its own
+            hook[2]()
 
     def calls(self, method: str | None = None, contains: str = "") -> list[tuple[str, str, str]]:
         return [call for call in self.requests if (method is None or call[0] == method) and contains in call[2]]
@@ -128,7 +130,8 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         return None
 
     def refuse_if_busy(self, resource: tuple, what: str) -> None:
-        operation = self.operation_on(resource)
+        """409 while an operation is in progress on `resource` (a refused write does not move it on)."""
+        operation = next((o for o in self.operations.values() if o.resource == resource and not o.done), None)
         if operation:
             raise conflict(what, operation.state)
 
@@ -143,11 +146,12 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
 
     def handle(self, method: str, host: str, path: str, query: dict, headers, raw: bytes):
         """-> (status, json body or None, headers)"""
-        self.requests.append((method, host, path))
-        for fault in self.faults:
-            if fault.times > 0 and fault.method == method and fault.path.search(path):
-                fault.times -= 1
-                return fault.status, fault.body, fault.headers
+        with self.lock:  # concurrent requests each take one of a fault's answers
+            self.requests.append((method, host, path))
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path.search(path):
+                    fault.times -= 1
+                    return fault.status, fault.body, fault.headers
         if host.endswith(".inference.ml.azure.com"):
             return self.score(host.split(".")[0], path, headers, raw)
         if host == "login.microsoftonline.com":

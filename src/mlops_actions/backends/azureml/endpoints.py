@@ -24,6 +24,12 @@ MERGED_SETTINGS = {"description": "description", "auth_mode": "auth_mode", "iden
                    "public_network_access": "public_network_access"}
 
 
+def yaml_mapping(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text()) or {}
+
+
 class Endpoints:
     busy_wait_seconds = 30 * 60.0  # a first deployment takes 8-14 minutes on Azure ML
     busy_poll_seconds = 15.0
@@ -51,8 +57,10 @@ class Endpoints:
             raise ActionError(f"{what} failed", f"{what} failed on Azure ML: {failure(exc)}") from None
 
     def _when_free(self, begin, what: str, states):
-        """Start an operation (begin() returns its poller) and wait for it; while the resources are busy with
-        another operation (409 Conflict), wait for that one to end first."""
+        """Start an operation (begin() reads what it needs and returns the poller) and wait for it. While
+        Azure ML answers 409 (busy with another operation on the endpoint), pause — as long as the resources
+        show an operation in progress, and at least busy_poll_seconds (or the Retry-After) each time — then
+        begin again from a fresh read."""
         from azure.core.exceptions import HttpResponseError
 
         deadline = time.monotonic() + self.busy_wait_seconds
@@ -65,8 +73,11 @@ class Endpoints:
                 github.end_line()
                 print(f"{what}: Azure ML is busy with another operation on it ({failure(exc)}); waiting for it "
                       "to end", flush=True)
-                while BUSY_STATES & {str(state).lower() for state in states()} and time.monotonic() < deadline:
-                    self.transport.sleep(self.busy_poll_seconds)
+                retry_after = (getattr(exc.response, "headers", None) or {}).get("Retry-After", "")
+                time.sleep(float(retry_after) if retry_after.isdigit() else self.busy_poll_seconds)
+                while BUSY_STATES & {str(getattr(state, "value", state)).lower() for state in states()} \
+                        and time.monotonic() < deadline:
+                    time.sleep(self.busy_poll_seconds)
                 continue
             return self._wait(poller, what)
 
@@ -95,27 +106,31 @@ class Endpoints:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            existing = self.client.online_endpoints.get(name)
+            found = self.client.online_endpoints.get(name)
         except ResourceNotFoundError:
-            existing = None
-        if existing and not spec_file:
+            found = None
+        if found and not spec_file:
             return self.get_endpoint(name)
-        from_file = load_online_endpoint(spec_file, params_override=[{"name": name}]) if spec_file else None
-        if existing:
-            import yaml
+        written = yaml_mapping(spec_file) if spec_file else {}
 
-            written = yaml.safe_load(spec_file.read_text()) or {}
-            for key, attribute in MERGED_SETTINGS.items():
-                if key in written:
-                    setattr(existing, attribute, getattr(from_file, attribute))
-            existing.tags = {**(existing.tags or {}), **(from_file.tags or {})}
-            existing.properties = {**(existing.properties or {}), **(from_file.properties or {})}
-            endpoint = existing
-        else:
-            endpoint = from_file or ManagedOnlineEndpoint(name=name, auth_mode="key")
-            endpoint.traffic, endpoint.mirror_traffic = {}, {}
-        self._when_free(lambda: self.client.online_endpoints.begin_create_or_update(endpoint), f"Endpoint {name}",
-                        self._states(name))
+        def begin():  # read again: after a wait, the endpoint may exist, or have changed
+            try:
+                existing = self.client.online_endpoints.get(name)
+            except ResourceNotFoundError:
+                existing = None
+            from_file = load_online_endpoint(spec_file, params_override=[{"name": name}]) if spec_file else None
+            if existing:
+                for key, attribute in MERGED_SETTINGS.items():
+                    if key in written:
+                        setattr(existing, attribute, getattr(from_file, attribute))
+                existing.tags = {**(existing.tags or {}), **(from_file.tags or {})}
+                existing.properties = {**(existing.properties or {}), **(from_file.properties or {})}
+                endpoint = existing
+            else:
+                endpoint = from_file or ManagedOnlineEndpoint(name=name, auth_mode="key")
+                endpoint.traffic, endpoint.mirror_traffic = {}, {}
+            return self.client.online_endpoints.begin_create_or_update(endpoint)
+        self._when_free(begin, f"Endpoint {name}", self._states(name))
         return self.get_endpoint(name)
 
     @translated("creating the deployment")
@@ -176,12 +191,13 @@ class Endpoints:
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
         """Replace the endpoint's traffic split (0% entries are left out: the PUT replaces the split) and,
         when given, its mirror traffic; a deployment given live traffic is mirrored to no longer."""
-        found = self.client.online_endpoints.get(endpoint)
-        kept = {k: int(v) for k, v in (found.mirror_traffic or {}).items()} if mirror is None else mirror
-        found.traffic = {name: share for name, share in traffic.items() if share}
-        found.mirror_traffic = splits.mirror_beside(found.traffic, kept)
-        self._when_free(lambda: self.client.online_endpoints.begin_create_or_update(found),
-                        f"Traffic update of {endpoint}", self._states(endpoint))
+        def begin():  # read again: after a wait, the endpoint's other settings may have changed
+            found = self.client.online_endpoints.get(endpoint)
+            kept = {k: int(v) for k, v in (found.mirror_traffic or {}).items()} if mirror is None else mirror
+            found.traffic = {name: share for name, share in traffic.items() if share}
+            found.mirror_traffic = splits.mirror_beside(found.traffic, kept)
+            return self.client.online_endpoints.begin_create_or_update(found)
+        self._when_free(begin, f"Traffic update of {endpoint}", self._states(endpoint))
 
     @translated("deleting the deployment")
     def delete_deployment(self, endpoint: str, name: str) -> None:
