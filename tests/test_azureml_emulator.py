@@ -79,8 +79,15 @@ def test_a_body_the_rest_spec_refuses_is_a_400_naming_each_property(azure):
     problems = [detail["message"] for detail in body["error"]["details"]]
     assert "online endpoint: body.properties.authMode: required" in problems
     assert 'online endpoint: body.properties.traffic.x: could not read "nine" as an integer' in problems
-    status, body, _ = azure.request("PUT", path, {"location": "eastus", "properties": {"authMode": "Keys"}})
+    sdk_version = "2022-02-01-preview"  # what azure-ai-ml sends for endpoints: the same checks apply
+    status, body, _ = azure.request("PUT", path, {"location": "eastus", "properties": {"authMode": "Keys"}},
+                                    api_version=sdk_version)
     assert status == 400 and "'Keys' is not one of ['AADToken', 'AMLToken', 'Key']" in json.dumps(body)
+    status, body, _ = azure.request("PUT", path, {"location": "eastus", "properties": {"authMode": "Key",
+                                                                                       "trafic": {}}},
+                                    api_version=sdk_version)
+    assert status == 400 and "could not find member 'trafic' on object of type 'OnlineEndpointProperties'" in \
+        json.dumps(body)
     status, body, _ = azure.request("PUT", f"{azure.ws_id}/jobs/no-environment", {"properties": {
         "jobType": "Command", "command": "python train.py"}})
     assert status == 400 and "job: body.properties.environmentId: required" in json.dumps(body)
@@ -266,7 +273,7 @@ def test_a_custom_model_without_code_or_environment_is_refused(azure, tmp_path):
     ml = sdk(azure)
     ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="custom-ep")).result()
     ml.models.create_or_update(Model(name="custom", version="1", path=MODEL_URI, type="custom_model"))
-    assert "is not an MLflow model: a deployment of it needs a scoring script" in refused(
+    assert "is not an MLflow model: a deployment of it needs an environment" in refused(
         lambda: ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
             name="blue", endpoint_name="custom-ep", model="azureml:custom:1", instance_type="Standard_DS3_v2",
             instance_count=1)).result())
@@ -472,3 +479,13 @@ def test_role_assignments_at_scope_exclude_a_role_on_one_endpoint(azure):
     azure.grant(AZURE_CLIENT, "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f",
                 scope=f"/subscriptions/{azure.subscription}/resourceGroups/{azure.resource_group}")
     assert scopes("atScope()") == [f"/subscriptions/{azure.subscription}/resourcegroups/{azure.resource_group}"]
+
+
+def test_a_token_for_another_tenant_is_refused(azure):
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientSecretCredential
+
+    wrong = ClientSecretCredential("11111111-0000-0000-0000-00000000dead", AZURE_CLIENT, SECRET,
+                                   transport=emulator_transport(azure.url))
+    with pytest.raises(ClientAuthenticationError, match="Unable to get authority configuration"):  # AADSTS90002
+        wrong.get_token("https://management.azure.com/.default")

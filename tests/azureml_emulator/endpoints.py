@@ -15,8 +15,10 @@ Sources:
 - Names: "Begin with a letter", "Be 3-32 characters in length", letters, numbers and single dashes
   (learn.microsoft.com/azure/machine-learning/how-to-manage-quotas, endpoint limits), ending with a letter
   or digit (azure-ai-ml constants/_endpoint.py NAME_REGEX_PATTERN).
-- A non-MLflow model needs a scoring script and an environment; an MLflow model does not ("no-code
-  deployment", learn.microsoft.com/azure/machine-learning/how-to-deploy-mlflow-models-online-endpoints).
+- A non-MLflow model needs an environment (and a scoring script, unless the environment is a custom
+  container with its own inference_config); an MLflow model needs neither ("no-code deployment",
+  learn.microsoft.com/azure/machine-learning/how-to-deploy-mlflow-models-online-endpoints;
+  how-to-deploy-custom-container).
 - request_timeout_ms: "the maximum value allowed is 180000 milliseconds" (reference-yaml-deployment-managed-online).
 - "When an operation is already in progress, any new operation on that same online endpoint responds with a
   409 conflict error." (how-to-troubleshoot-online-endpoints; its Kubernetes table, applied to a deployment's
@@ -126,8 +128,8 @@ class EndpointService:
         self.refuse_if_busy(("endpoint", name), f"Endpoint {name}")
         existing = self.endpoints.get(name)
         properties = body["properties"]
-        traffic = {k: v for k, v in (properties.get("traffic") or {}).items()}
-        mirror = {k: v for k, v in (properties.get("mirrorTraffic") or {}).items()}
+        traffic = {k: int(float(v)) for k, v in (properties.get("traffic") or {}).items()}  # "90" reads as 90
+        mirror = {k: int(float(v)) for k, v in (properties.get("mirrorTraffic") or {}).items()}
         self.check_traffic(name, existing, traffic, mirror)
         resource = copy.deepcopy(existing) if existing else {
             "id": f"{self.ws_id}/onlineEndpoints/{name}", "name": name, "location": body["location"],
@@ -170,7 +172,9 @@ class EndpointService:
         return 201, answer, headers
 
     def check_traffic(self, name: str, existing: dict | None, traffic: dict, mirror: dict) -> None:
-        deployments = {d.lower() for (e, d) in self.deployments if e == name}
+        # "set the traffic only when the deployments under an endpoint have been created": Succeeded ones
+        deployments = {d.lower() for (e, d), resource in self.deployments.items()
+                       if e == name and resource["properties"].get("provisioningState") == "Succeeded"}
         for kind, split in (("traffic", traffic), ("mirror traffic", mirror)):
             for deployment, share in split.items():
                 if not 0 <= share <= 100:
@@ -180,7 +184,7 @@ class EndpointService:
                                       "must be created first.")
                 if share and deployment.lower() not in deployments:
                     raise bad_request(f"The {kind} names deployment {deployment}, which does not exist in "
-                                      f"endpoint {name}.")
+                                      f"endpoint {name} (or has not been created successfully).")
         total = sum(traffic.values())
         if total not in (0, 100):
             raise bad_request(f"The traffic of endpoint {name} sums to {total}%: it must sum to 0 or 100 "
@@ -197,7 +201,7 @@ class EndpointService:
 
     def delete_endpoint(self, name: str):
         self.refuse_if_busy(("endpoint", name), f"Endpoint {name}")
-        for (endpoint, deployment) in self.deployments:
+        for (endpoint, deployment) in list(self.deployments):
             if endpoint == name:
                 self.refuse_if_busy(("deployment", endpoint, deployment), f"Deployment {deployment}")
         if name not in self.endpoints:
@@ -207,6 +211,7 @@ class EndpointService:
         def finish():
             for key in [key for key in self.deployments if key[0] == name]:
                 self.stop_server(key)
+                self.discard_starting(key)
                 del self.deployments[key]
             self.endpoints.pop(name, None)
             self.keys.pop(name, None)
@@ -219,7 +224,7 @@ class EndpointService:
 
     def route_deployments(self, method, endpoint, parts, body):
         if not parts and method == "GET":
-            for key in list(self.deployments):
+            for key in [key for key in self.deployments if key[0] == endpoint]:
                 self.operation_on(("deployment", *key))
             return 200, {"value": [d for (e, _), d in self.deployments.items() if e == endpoint]}, {}
         name = parts[0]
@@ -248,7 +253,7 @@ class EndpointService:
         self.refuse_if_busy(("endpoint", endpoint), f"Endpoint {endpoint}")
         self.refuse_if_busy(("deployment", endpoint, name), f"Deployment {name}")
         properties = body["properties"]
-        capacity = (body.get("sku") or {}).get("capacity", 1)
+        capacity = int(float((body.get("sku") or {}).get("capacity", 1)))
         if capacity < 1:
             raise bad_request(f"instance_count is {capacity}: a deployment needs at least 1 instance.")
         settings = {**DEFAULT_REQUEST_SETTINGS, **{k: v for k, v in (properties.get("requestSettings") or {}).items()
@@ -258,10 +263,11 @@ class EndpointService:
                               "is 180000.")
         model = self.model_of(properties.get("model") or "")
         code = properties.get("codeConfiguration")
-        if model and model["properties"].get("modelType", "").lower() != "mlflow_model" and not (
-                code and properties.get("environmentId")):
-            raise bad_request(f"Model {properties.get('model')} is not an MLflow model: a deployment of it needs a "
-                              "scoring script (code_configuration) and an environment.")
+        if model and model["properties"].get("modelType", "").lower() != "mlflow_model" and \
+                not properties.get("environmentId"):
+            raise bad_request(f"Model {properties.get('model')} is not an MLflow model: a deployment of it needs an "
+                              "environment (with a scoring script in code_configuration, or a custom container's "
+                              "inference_config).")
         existing = self.deployments.get((endpoint, name))
         resource = {
             "id": f"{self.ws_id}/onlineEndpoints/{endpoint}/deployments/{name}", "name": name,
@@ -288,9 +294,11 @@ class EndpointService:
             failing = self.failing_deployments.get(name)
             problem = self.provisioning_error(key)
             if failing or problem:
+                self.discard_starting(key)
                 resource["properties"]["provisioningState"] = "Failed"
                 self.deployments[key] = resource
                 return {"code": failing[0], "message": failing[1]} if failing else problem
+            self.promote(key)
             resource["properties"]["provisioningState"] = "Succeeded"
             self.deployments[key] = resource
             return None
@@ -357,6 +365,7 @@ class EndpointService:
 
         def finish():
             self.stop_server(key)
+            self.discard_starting(key)
             self.deployments.pop(key, None)
             return None
         headers = self.start_operation("odidp", ("deployment", endpoint, name), "Deleting", finish)

@@ -9,7 +9,8 @@ Sources:
   {token_type: Bearer, expires_in, ext_expires_in, access_token}; errors {error, error_description,
   error_codes}. AADSTS700024 "Client assertion is not within its valid time range." is Entra's answer to an
   expired assertion (learn.microsoft.com/entra/identity-platform/reference-error-codes), the error a GitHub
-  OIDC token gets once it expires (a few minutes after azure/login).
+  OIDC token gets once it expires (a few minutes after azure/login); AADSTS90002 "Tenant '{tenant}' not
+  found." for a tenant that is not the directory's.
 - Workload identity federation (learn.microsoft.com/entra/workload-id/workload-identity-federation): a
   federated credential has an issuer, a subject and audiences (GitHub: https://token.actions.githubusercontent.com,
   repo:OWNER/REPO:..., api://AzureADTokenExchange); an assertion is accepted only when all three match.
@@ -163,6 +164,11 @@ class IdentityService:
         match = re.match(r"^/(?P<tenant>[^/]+)/(?P<rest>.*)$", path)
         if not match:
             return 404, {"error": "not_found"}, {}
+        if match["tenant"] not in (self.tenant, "common", "organizations") or (
+                match["tenant"] != self.tenant and match["rest"] == "oauth2/v2.0/token"):
+            return self._entra_error(400, "invalid_request", 90002, f"Tenant '{match['tenant']}' not found. Check "
+                                     "to make sure you have the correct tenant ID and are signing into the correct "
+                                     "cloud.")
         base = f"https://login.microsoftonline.com/{match['tenant']}"
         if match["rest"] in ("v2.0/.well-known/openid-configuration", ".well-known/openid-configuration"):
             return 200, {"token_endpoint": f"{base}/oauth2/v2.0/token", "issuer": f"{base}/v2.0",

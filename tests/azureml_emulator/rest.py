@@ -9,12 +9,13 @@ Json.NET, whose messages the service's errors carry: recorded, a job output with
 a 400 "Could not find member 'assetVersion' on object of type 'UriFolderJobOutput'. Path 'assetVersion',
 line 1, position 604.", command_job/...test_command_job_register_output.json) reads JSON: unknown members
 refused, a number or a boolean read as a string, a numeric string as a number, "true"/"false" as a boolean.
-Members and enum values are checked against the spec only for a request at the spec's own api-version
-(SPEC_VERSION): the SDK calls older api-versions, whose models differ in places (2023-06-01-preview's
-monitoring signals have `mode`, its MonitoringInputDataType "Trailing" became "Rolling"), so at those
-versions an unknown member is accepted, an enum value only has to be a string, and a discriminator value
-the spec no longer knows is checked as its base model. An enum value is compared without case, as Json.NET
-reads enums.
+The spec is 2025-12-01 (SPEC_VERSION); the SDK calls older api-versions, whose models differ in places. A
+request at an older version may also use what OLDER_VERSIONS lists: members and enum values those versions
+define and the 2025 spec dropped or renamed (the 2023-04/06-preview Schedule models: a monitoring signal's
+`mode`, MonitorDefinition's `alertNotificationSetting`, MonitoringInputDataType `Trailing` with its
+`windowSize` and `windowOffset`; as hashicorp/pandora's definitions generated from those api-versions show,
+e.g. MachineLearningServices v2023_04_01_preview Schedule MonitorDefinitionModel). An enum value is compared
+without case, as Json.NET reads enums.
 Read-only properties are accepted and ignored, as ARM's resource provider contract says
 (Azure/azure-resource-manager-rpc v1.0/resource-api-reference.md: read-only properties in a PUT are ignored).
 """
@@ -39,6 +40,28 @@ _DURATION = re.compile(r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(
                        r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
 
 
+# what older api-versions have that the spec does not (see the module's docstring), by model or enum name
+OLDER_VERSIONS = {
+    "members": {"MonitoringSignalBase": {"mode"}, "MonitorDefinition": {"alertNotificationSetting"},
+                "MonitoringInputDataBase": {"windowSize", "windowOffset"}},
+    "values": {"MonitoringInputDataType": {"trailing"}},
+    "kinds": {"MonitoringInputDataBase": {"trailing"}},  # inputDataType, its discriminator
+}
+
+
+def _older_members(cls) -> set[str]:
+    return {member for klass in cls.__mro__ for member in OLDER_VERSIONS["members"].get(klass.__name__, ())}
+
+
+def _older_enum(enums) -> set[str]:
+    return {value for e in enums for value in OLDER_VERSIONS["values"].get(e.__name__, ())}
+
+
+def _older_kinds(cls) -> set[str]:
+    """The kinds an older api-version allows for a discriminated model `cls`."""
+    return {kind for klass in cls.__mro__ for kind in OLDER_VERSIONS["kinds"].get(klass.__name__, ())}
+
+
 @functools.cache
 def _fields(cls) -> tuple[tuple[str, object, bool, bool], ...]:
     """(JSON name, type, required, writable) of each property of the model."""
@@ -54,7 +77,7 @@ def _fields(cls) -> tuple[tuple[str, object, bool, bool], ...]:
     return tuple(result)
 
 
-def _discriminated(cls, value: dict, path: str, problems: list[str], strict: bool = True):
+def _discriminated(cls, value: dict, path: str, problems: list[str], older: bool = False):
     """The subclass a discriminated model's value names (jobType: Command -> CommandJob); at an older
     api-version, a kind the spec no longer names is checked as the base model."""
     while getattr(cls, "__mapping__", None):
@@ -67,8 +90,8 @@ def _discriminated(cls, value: dict, path: str, problems: list[str], strict: boo
         if kind is None:
             problems.append(f"{path}.{name}: required")
             return None
-        if not strict and isinstance(kind, str) and kind.lower() not in mapping:
-            break
+        if older and isinstance(kind, str) and kind.lower() in _older_kinds(cls):
+            break  # a kind an older api-version has: checked as the base model
         if not isinstance(kind, str) or kind.lower() not in mapping:
             problems.append(f"{path}.{name}: '{kind}' is not one of {sorted(cls.__mapping__)}")
             return None
@@ -78,7 +101,7 @@ def _discriminated(cls, value: dict, path: str, problems: list[str], strict: boo
     return cls
 
 
-def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
+def _check(hint, value, path: str, problems: list[str], older: bool) -> None:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is typing.Any or hint is object:
         return
@@ -91,13 +114,13 @@ def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
             known = {str(m.value).lower() for e in enums for m in e}
             if not isinstance(value, str):
                 problems.append(f"{path}: expected a string, got {type(value).__name__}")
-            elif strict and value.lower() not in known:
+            elif value.lower() not in known | (_older_enum(enums) if older else set()):
                 problems.append(f"{path}: '{value}' is not one of {sorted(str(m.value) for e in enums for m in e)}")
             return
         attempts = []
         for choice in choices:
             attempt: list[str] = []
-            _check(choice, value, path, attempt, strict)
+            _check(choice, value, path, attempt, older)
             if not attempt:
                 return
             attempts.append(attempt)
@@ -113,20 +136,20 @@ def _check(hint, value, path: str, problems: list[str], strict: bool) -> None:
             problems.append(f"{path}: expected an array, got {type(value).__name__}")
             return
         for i, item in enumerate(value):
-            _check(args[0] if args else typing.Any, item, f"{path}[{i}]", problems, strict)
+            _check(args[0] if args else typing.Any, item, f"{path}[{i}]", problems, older)
         return
     if origin in (dict, typing.Dict):
         if not isinstance(value, dict):
             problems.append(f"{path}: expected an object, got {type(value).__name__}")
             return
         for key, item in value.items():
-            _check(args[1] if len(args) == 2 else typing.Any, item, f"{path}.{key}", problems, strict)
+            _check(args[1] if len(args) == 2 else typing.Any, item, f"{path}.{key}", problems, older)
         return
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        _check(typing.Union[str, hint], value, path, problems, strict)
+        _check(typing.Union[str, hint], value, path, problems, older)
         return
     if isinstance(hint, type) and issubclass(hint, Model):
-        problems.extend(validate(hint, value, path, strict))
+        problems.extend(validate(hint, value, path, older))
         return
     if hint in (str, int, float, bool):
         if not _readable(hint, value):
@@ -173,18 +196,18 @@ def _readable(hint, value) -> bool:
     return hint is float or number.is_integer()
 
 
-def validate(cls, value, path: str = "body", strict: bool = True) -> list[str]:
-    """What is wrong with `value` as a `cls` (a REST model class); empty when nothing is. `strict`: members
-    and enum values are checked too (a request at SPEC_VERSION)."""
+def validate(cls, value, path: str = "body", older: bool = False) -> list[str]:
+    """What is wrong with `value` as a `cls` (a REST model class); empty when nothing is. `older`: the request
+    is at an older api-version than the spec, whose known differences are accepted."""
     if not isinstance(value, dict):
         return [f"{path}: expected an object, got {type(value).__name__}"]
     problems: list[str] = []
-    cls = _discriminated(cls, value, path, problems, strict)
+    cls = _discriminated(cls, value, path, problems, older)
     if cls is None:
         return problems
-    known = {name for name, *_ in _fields(cls)}
+    known = {name for name, *_ in _fields(cls)} | (_older_members(cls) if older else set())
     problems.extend(f"{path}: could not find member '{name}' on object of type '{cls.__name__}'"
-                    for name in value if strict and name not in known)
+                    for name in value if name not in known)
     for name, hint, required, writable in _fields(cls):
         if not writable:
             continue
@@ -192,7 +215,7 @@ def validate(cls, value, path: str = "body", strict: bool = True) -> list[str]:
             if required:
                 problems.append(f"{path}.{name}: required")
             continue
-        _check(hint, value[name], f"{path}.{name}", problems, strict)
+        _check(hint, value[name], f"{path}.{name}", problems, older)
     return problems
 
 

@@ -74,7 +74,8 @@ class ScoringService:
 
     def _scoring_state(self) -> None:
         self.scorers: dict[tuple[str, str], object] = {}  # (endpoint, deployment) -> fn(body) -> (status, json)
-        self.servers: dict[tuple[str, str], Server] = {}
+        self.servers: dict[tuple[str, str], Server] = {}  # serving
+        self.starting: dict[tuple[str, str], Server] = {}  # a deployment's new container, while it is created
         self.in_flight: dict[tuple[str, str], int] = {}
         self.scored: list[tuple[str, str, int]] = []  # (endpoint, deployment, status) of every request
         self.mirrored: list[tuple[str, str]] = []  # (endpoint, deployment) of every mirrored copy
@@ -84,28 +85,44 @@ class ScoringService:
     # -- deployments' containers -------------------------------------------------------------------
 
     def provision(self, key: tuple[str, str], resource: dict, model: dict | None, code: dict | None) -> None:
-        """Lay out the deployment's model and code as the container sees them, and start its server when it
-        has code (a custom model) of its own."""
-        self.stop_server(key)
-        folder = self.scratch / "-".join(key) / time.strftime("%H%M%S") / os.urandom(3).hex()
-        variables = resource["properties"]["environmentVariables"]
-        model_dir = folder / "azureml-models"
-        model_dir.mkdir(parents=True)
-        if model:
-            self.download(model["properties"]["modelUri"], model_dir)
+        """Start the deployment's container when it has code (a custom model) of its own: its model and code
+        laid out as the container sees them, then Azure's inference server, in the background (the files
+        are read outside the emulator's lock). A deployment being updated keeps serving from its old
+        container until the update succeeds (promote)."""
+        self.discard_starting(key)
         if not code:
             return
-        app = folder / "app"
+        folder = self.scratch / "-".join(key) / time.strftime("%H%M%S") / os.urandom(3).hex()
+        server = self.starting[key] = Server(folder)
+        variables = resource["properties"]["environmentVariables"]
+        uris = (model["properties"]["modelUri"] if model else "", self.code_of(code["codeId"])["properties"]["codeUri"])
+        threading.Thread(target=self._lay_out_and_start, args=(server, uris, variables, code["scoringScript"]),
+                         daemon=True).start()
+
+    def _lay_out_and_start(self, server: Server, uris: tuple[str, str], variables: dict, script: str) -> None:
+        model_dir, app = server.folder / "azureml-models", server.folder / "app"
+        model_dir.mkdir(parents=True)
         app.mkdir()
-        code_asset = self.code_of(code["codeId"])
-        self.download(code_asset["properties"]["codeUri"], app)
+        if uris[0]:
+            self.download(uris[0], model_dir)
+        self.download(uris[1], app)
         app_root = app / Path(variables.get("AML_APP_ROOT", "")).name
-        server = self.servers[key] = Server(folder)
         environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
-                       "HOME": str(folder), "LANG": "C.UTF-8", **variables,
+                       "HOME": str(server.folder), "LANG": "C.UTF-8", **variables,
                        "AZUREML_MODEL_DIR": str(model_dir), "AML_APP_ROOT": str(app_root),
-                       "AZUREML_ENTRY_SCRIPT": code["scoringScript"]}
-        threading.Thread(target=self._start_server, args=(server, app_root, environment), daemon=True).start()
+                       "AZUREML_ENTRY_SCRIPT": script}
+        self._start_server(server, app_root, environment)
+
+    def promote(self, key) -> None:
+        """The update succeeded: its container replaces the old one."""
+        self.stop_server(key)
+        if key in self.starting:
+            self.servers[key] = self.starting.pop(key)
+
+    def discard_starting(self, key) -> None:
+        server = self.starting.pop(key, None)
+        if server:
+            stop(server)
 
     def _start_server(self, server: Server, app_root: Path, environment: dict) -> None:
         server.port = free_port()
@@ -136,18 +153,18 @@ class ScoringService:
             server.state, server.reason = "failed", "did not answer within 60 s"
 
     def server_settled(self, key) -> bool:
-        server = self.servers.get(key)
+        server = self.starting.get(key)
         return server is None or server.state != "starting"
 
     def provisioning_error(self, key) -> dict | None:
-        server = self.servers.get(key)
+        server = self.starting.get(key)
         if server is None or server.state != "failed":
             return None
         return {"code": "ResourceNotReady", "message": f"User container has crashed or terminated: the inference "
                 f"server {server.reason}. Logs:\n{tail(server.log)}"}
 
     def deployment_logs(self, key, lines: int | None) -> str:
-        server = self.servers.get(key)
+        server = self.servers.get(key) or self.starting.get(key)
         logs = tail(server.log, lines or 100) if server else "(no container logs: an MLflow deployment's "\
             "scoring is not emulated)"
         return f"Instance status:\nSystemSetup: Succeeded\nUserContainerImagePull: Succeeded\nModelDownload: " \
@@ -156,16 +173,14 @@ class ScoringService:
 
     def stop_server(self, key) -> None:
         server = self.servers.pop(key, None)
-        if server and server.process and server.process.poll() is None:
-            try:
-                os.killpg(server.process.pid, 15)
-                server.process.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(server.process.pid, 9)
+        if server:
+            stop(server)
 
     def stop_servers(self) -> None:
         for key in list(self.servers):
             self.stop_server(key)
+        for key in list(self.starting):
+            self.discard_starting(key)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- the data plane ----------------------------------------------------------------------------
@@ -175,7 +190,9 @@ class ScoringService:
             if headers.get("x-ms-client-request-id"):
                 self.client_request_ids.append(headers["x-ms-client-request-id"])
             endpoint = self.endpoints.get(endpoint_name)
-            if endpoint is None or endpoint["properties"].get("provisioningState") != "Succeeded" or path != "/score":
+            # created (it has a scoring URI) and not being deleted: an endpoint being updated keeps serving
+            if endpoint is None or not endpoint["properties"].get("scoringUri") or path != "/score" or \
+                    endpoint["properties"].get("provisioningState") == "Deleting":
                 return 404, {"message": f"No endpoint {endpoint_name}{'' if path == '/score' else path} here."}, {}
             refused = self.refuse_caller(endpoint_name, endpoint, headers.get("Authorization", ""))
             if refused:
@@ -187,10 +204,11 @@ class ScoringService:
                 if name is None:
                     return 404, {"message": f"Deployment {target} does not exist in endpoint {endpoint_name}."}, {}
             else:
-                name = self.pick(endpoint["properties"]["traffic"])
+                name = self.deployment_named(endpoint_name, self.pick(endpoint["properties"]["traffic"]))
                 if name is None:
                     return 404, {"message": "The endpoint doesn't have any valid deployment with positive weight."}, {}
-            mirror = None if target else self.pick_mirror(endpoint["properties"]["mirrorTraffic"])
+            mirror = None if target else self.deployment_named(
+                endpoint_name, self.pick_mirror(endpoint["properties"]["mirrorTraffic"]))
             key = (endpoint_name, name)
             deployment = self.deployments[key]
             limit = 2 * deployment["properties"]["requestSettings"]["maxConcurrentRequestsPerInstance"] * \
@@ -232,6 +250,10 @@ class ScoringService:
             return None
         return 401, {"message": "You don't have permission to do the requested action, or your token is expired "
                      "or in the wrong format."}, {"WWW-Authenticate": "Bearer"}
+
+    def deployment_named(self, endpoint: str, name: str | None) -> str | None:
+        """A deployment by its name in a traffic split (which the service keeps in lower case)."""
+        return next((d for (e, d) in self.deployments if e == endpoint and name and d.lower() == name.lower()), None)
 
     def pick(self, traffic: dict[str, int]) -> str | None:
         """A deployment drawn at random, weighted by its share of the traffic."""
@@ -283,6 +305,15 @@ class ScoringService:
             return model_error(500, "the scoring function raised")
         status, answer = result[0]
         return (200, answer, {}) if status == 200 else model_error(status, json.dumps(answer))
+
+
+def stop(server: Server) -> None:
+    if server.process and server.process.poll() is None:
+        try:
+            os.killpg(server.process.pid, 15)
+            server.process.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(server.process.pid, 9)
 
 
 def model_error(status: int, reason: str) -> tuple[int, object, dict]:

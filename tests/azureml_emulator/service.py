@@ -137,7 +137,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
 
     def check(self, model_class, body, what: str) -> dict:
         """The body, refused (400) unless it is a valid `model_class`, with its enums as the service writes them."""
-        problems = validate(model_class, body, strict=self.api_version == SPEC_VERSION)
+        problems = validate(model_class, body, older=self.api_version < SPEC_VERSION)
         if problems:
             raise invalid([f"{what}: {problem}" for problem in problems])
         return canonical(model_class, body)
