@@ -71,7 +71,8 @@ def project(tmp_path):
 
 # -- Azure, emulated ---------------------------------------------------------------------------------
 
-AZURE_CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # the identity the tests sign in as
+AZURE_CLIENT = "0c0c0c0c-1111-4222-8333-444444444444"  # the identity the tests sign in as
+CONTRIBUTOR = "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f"
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +101,8 @@ def emulate(monkeypatch, azurite):
         server, url = emulator.serve()
         started.append((emulator, server))
         emulator.app(AZURE_CLIENT, secret="emulator-client-secret")
+        emulator.grant(AZURE_CLIENT, CONTRIBUTOR, scope=f"/subscriptions/{emulator.subscription}/resourceGroups/"
+                       f"{emulator.resource_group}")  # tests that check roles use identities of their own
         for name, value in {EMULATOR: url, **azurite.environment(), "AZURE_TENANT_ID": emulator.tenant,
                             "AZURE_CLIENT_ID": AZURE_CLIENT, "AZURE_CLIENT_SECRET": "emulator-client-secret"}.items():
             monkeypatch.setenv(name, value)

@@ -5,6 +5,7 @@ Registration here is from azureml:// datastore URIs: uploading a local folder go
 the SDK builds itself, outside the transport, and is not emulated."""
 
 import json
+import re
 
 import pytest
 
@@ -397,7 +398,7 @@ def test_workflow_commands_start_a_line_after_the_sdks_progress_dots(azure, runn
                      "azureml", "--subscription-id", azure.subscription, "--resource-group", "rg",
                      "--workspace", "ws"]) == 0
     out = capsys.readouterr().out
-    assert "." in out.replace("::group::", "")  # the SDK printed its dots
+    assert re.search(r"^\.+$", out, re.MULTILINE)  # the SDK printed its dots, one per poll, and the line was ended
     assert not [line for line in out.splitlines() if "::" in line and not line.startswith("::")]
 
 
@@ -453,3 +454,11 @@ def test_a_storage_account_that_refuses_the_upload_is_a_clear_error_with_its_fix
         call(register, azure, **{"model-name": "diabetes", "model-path": str(folder)})
     assert "Storage Blob Data Contributor" in str(caught.value) and "network rules" in str(caught.value)
     assert "diabetes" not in azure.models
+
+
+def test_an_emulator_anywhere_but_loopback_is_refused(azure, runner, monkeypatch):
+    from mlops_actions.backends.azureml import EMULATOR
+
+    monkeypatch.setenv(EMULATOR, "http://emulator.example.com:8080")
+    with pytest.raises(github.ActionError, match="the Azure ML emulator runs on loopback, and every token would"):
+        call(register, azure, **{"model-name": "diabetes", "model-path": URI})

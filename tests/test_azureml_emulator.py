@@ -23,13 +23,13 @@ def azure(emulate):
     return emulate()
 
 
-def sdk(emulator):
+def sdk(emulator, client_id=AZURE_CLIENT):
     """An MLClient as a user builds one, signed in through the emulator's Entra ID."""
     from azure.ai.ml import MLClient
     from azure.identity import ClientSecretCredential
 
     transport = emulator_transport(emulator.url)
-    credential = ClientSecretCredential(emulator.tenant, AZURE_CLIENT, SECRET, transport=transport)
+    credential = ClientSecretCredential(emulator.tenant, client_id, SECRET, transport=transport)
     return MLClient(credential, emulator.subscription, emulator.resource_group, emulator.workspace,
                     transport=transport, enable_telemetry=False, show_progress=False)
 
@@ -195,6 +195,7 @@ def test_a_local_model_folder_is_uploaded_to_the_workspaces_blob_storage(azure, 
     folder.mkdir()
     (folder / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n")
     (folder / "model.pkl").write_bytes(b"\x80\x04weights")
+    azure.storage.proxy.tunnelled.clear()  # the proxy is the session's: count this test's tunnels only
     first = ml.models.create_or_update(Model(name="uploaded", version="1", path=str(folder), type="mlflow_model"))
     assert "/paths/LocalUpload/" in first.path and first.path.endswith("/diabetes-model")
     container = azure.storage.service().get_container_client(azure.blob_container)
@@ -447,6 +448,7 @@ def test_a_github_assertion_signs_in_until_it_expires_and_only_for_a_matching_su
 def test_a_managed_identity_has_no_application_and_its_federated_credentials_are_arm_resources(azure):
     managed = "11111111-0000-0000-0000-000000000001"
     azure.managed_identity(managed, "id-github")
+    azure.grant(AZURE_CLIENT, "acdd72a7-3385-48ef-bd42-f606fba81ae7", scope=f"/subscriptions/{azure.subscription}")
     azure.federate(managed, "repo:contoso/diabetes:environment:staging")
     graph = {"host": "graph.microsoft.com", "api_version": ""}
     status, body, _ = azure.request("GET", f"/v1.0/applications(appId='{managed}')/federatedIdentityCredentials",
@@ -466,19 +468,37 @@ def test_a_managed_identity_has_no_application_and_its_federated_credentials_are
 
 
 def test_role_assignments_at_scope_exclude_a_role_on_one_endpoint(azure):
-    principal = azure.identities[AZURE_CLIENT].principal_id
-    azure.grant(AZURE_CLIENT, "f6c7c914-8db3-469d-8ca1-694a8f32e121", scope=f"{azure.ws_id}/onlineEndpoints/one")
+    workflow = "22222222-0000-4000-8000-000000000002"
+    principal = azure.app(workflow).principal_id
+    azure.grant(workflow, "f6c7c914-8db3-469d-8ca1-694a8f32e121", scope=f"{azure.ws_id}/onlineEndpoints/one")
     roles = f"{azure.ws_id}/providers/Microsoft.Authorization/roleAssignments"
 
     def scopes(filter_):
         status, body, _ = azure.request("GET", f"{roles}?$filter={filter_}", api_version="2022-04-01")
         assert status == 200
-        return [a["properties"]["scope"] for a in body["value"]]
+        return [a["properties"]["scope"] for a in body["value"] if a["properties"]["principalId"] == principal]
     assert scopes("atScope()") == []
     assert scopes(f"assignedTo('{principal}')") == [f"{azure.ws_id}/onlineEndpoints/one".lower()]
-    azure.grant(AZURE_CLIENT, "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f",
+    azure.grant(workflow, "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f",
                 scope=f"/subscriptions/{azure.subscription}/resourceGroups/{azure.resource_group}")
     assert scopes("atScope()") == [f"/subscriptions/{azure.subscription}/resourcegroups/{azure.resource_group}"]
+
+
+def test_a_caller_needs_a_role_that_allows_the_request(azure):
+    from azure.ai.ml.entities import AmlCompute, Model
+    from azure.core.exceptions import HttpResponseError
+
+    scientist, stranger = "33333333-0000-4000-8000-000000000003", "44444444-0000-4000-8000-000000000004"
+    azure.app(scientist, secret=SECRET)
+    azure.grant(scientist, "f6c7c914-8db3-469d-8ca1-694a8f32e121")  # AzureML Data Scientist on the workspace
+    azure.app(stranger, secret=SECRET)
+    as_scientist, as_stranger = sdk(azure, scientist), sdk(azure, stranger)
+    as_scientist.models.create_or_update(Model(name="diabetes", version="1", path=MODEL_URI))
+    with pytest.raises(HttpResponseError, match="AuthorizationFailed") as caught:  # no compute for a scientist
+        as_scientist.compute.begin_create_or_update(AmlCompute(name="gpu-cluster", size="Standard_NC6")).result()
+    assert caught.value.status_code == 403 and "gpu-cluster" not in azure.computes
+    with pytest.raises(HttpResponseError, match="does not have authorization to perform action 'read'"):
+        list(as_stranger.models.list())
 
 
 def test_a_token_for_another_tenant_is_refused(azure):

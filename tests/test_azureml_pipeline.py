@@ -86,7 +86,7 @@ def test_the_golden_azureml_config_trains_on_compute_and_deploys_a_custom_model_
 
     [job] = azure.jobs.values()  # trained on the compute cluster, from the uploaded project
     assert job["properties"]["status"] == "Completed" and job["properties"]["computeId"].endswith("/cpu-cluster")
-    assert azure.github_tokens_issued > 0 and not [i for i in azure.tokens_issued if "appid" not in i]
+    assert azure.github_tokens_issued > 0 and {t["proof"] for t in azure.tokens_issued} == {"client_assertion"}
     model = azure.models["diabetes-classifier"]["1"]["properties"]
     assert model["modelType"] == "custom_model" and model["modelUri"] == f"azureml://jobs/{job['name']}/outputs/model"
     assert "metric.accuracy" in model["tags"]  # the gate read the metrics the job wrote

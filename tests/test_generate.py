@@ -218,3 +218,26 @@ def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):
     lint = subprocess.run([str(environment / "bin" / "mlops-actions"), "lint"], cwd=project, capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert lint.returncode == 1 and "src/model/train.py:1:2: error [flake8 E225]" in lint.stdout
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("  collector: true  # serving/score.py logs its inputs with azureml-ai-monitoring's "
+                         "Collector\n", ""), "Azure ML collects a custom model's data only when its scoring script "
+     "logs it with azureml-ai-monitoring's Collector"),
+    (lambda t: t.replace("  train-environment: azureml:diabetes-train:1\n", ""),
+     "'train-environment' is a dependency of 'compute'"),
+])
+def test_bad_azureml_config_is_one_clear_error(tmp_path, edit, message):
+    config = tmp_path / "mlops.yml"
+    config.write_text(edit((GOLDEN / "azureml" / "mlops.yml").read_text()))
+    with pytest.raises(ConfigError) as caught:
+        run_generate(config)
+    assert message in str(caught.value)
+
+
+def test_training_on_compute_needs_the_azureml_backend(tmp_path):
+    config = tmp_path / "mlops.yml"
+    config.write_text((GOLDEN / "local" / "mlops.yml").read_text().replace(
+        "  path: outputs/model\n", "  path: outputs/model\n  compute: cpu-cluster\n  train-environment: azureml:t:1\n"))
+    with pytest.raises(ConfigError, match="model.compute .*training on Azure ML compute needs backend azureml"):
+        run_generate(config)

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AZURE_CLIENT
 from mlops_actions import setup
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import Inputs
@@ -27,13 +26,18 @@ def test_local_dry_run_reports_the_missing_state_folder_and_apply_creates_it(run
     assert call(config=config, **{"state-dir": str(state)}) == 0 and runner.outputs()["missing"] == ""
 
 
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # the golden azureml config's client-id: the workflow's identity
+
+
 @pytest.fixture
 def workspace(emulate):
-    return emulate(subscription="11111111-2222-3333-4444-555555555555", resource_group="rg-mlops",
-                   workspace="mlw-diabetes", computes={})
+    """A workspace; setup runs as a person with Contributor (AZURE_CLIENT) and checks the workflow's identity."""
+    emulator = emulate(subscription="11111111-2222-3333-4444-555555555555", resource_group="rg-mlops",
+                       workspace="mlw-diabetes", computes={})
+    emulator.app(CLIENT, secret=None)
+    return emulator
 
 
-CLIENT = AZURE_CLIENT  # the golden azureml config's client-id
 DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 
 
@@ -125,3 +129,10 @@ def test_apply_errors_are_clear_errors_not_tracebacks(workspace, runner):
         call(config=str(GOLDEN / "azureml" / "mlops.yml"), repository="contoso/diabetes", apply="true")
     assert caught.value.title == "Azure ML refused: creating the compute cluster"
     assert "AuthorizationFailed: no write permission on computes" in str(caught.value)
+
+
+def test_a_client_id_no_identity_has_is_said_so(workspace, runner, capsys, tmp_path):
+    config = config_with(tmp_path, **{CLIENT: "99999999-0000-4000-8000-000000000009"})
+    assert call(config=config, repository="contoso/diabetes") == 1
+    assert ("no app registration or user-assigned managed identity has client ID "
+            "99999999-0000-4000-8000-000000000009") in capsys.readouterr().out

@@ -128,6 +128,13 @@ def load(path: Path) -> dict:
     if not problems and data["backend"] == "azureml" and "azure" not in data:
         problems.append("azure: required with backend azureml (subscription-id, resource-group, workspace, "
                         "client-id, tenant-id)")
+    if not problems and data["backend"] == "azureml" and data.get("monitor") and \
+            data["model"]["type"] == "custom_model" and not data["monitor"]["collector"]:
+        problems.append(f"monitor (line {lines.get(('monitor',))}): Azure ML collects a custom model's data only when "
+                        "its scoring script logs it with azureml-ai-monitoring's Collector "
+                        "(learn.microsoft.com/azure/machine-learning/how-to-collect-production-data); without it the "
+                        "model monitor has nothing to compare. Fix: log inputs with the Collector in the scoring "
+                        "script and set monitor.collector: true, or leave monitor out")
     if not problems and data["backend"] == "local" and data["model"].get("compute"):
         problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
                         "backend azureml; with the local backend the training runs on the runner")

@@ -102,9 +102,15 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
     client = settings["client-id"]
     subjects = {"main": f"repo:{repo}:ref:refs/heads/{c['branch']}",
                 **{env: f"repo:{repo}:environment:{env}" for env in c["environments"]}}
-    identity = backend.workflow_identity(client, settings["subscription-id"])
+    identity = backend.workflow_identity(client, settings["subscription-id"], settings["resource-group"])
     kind = "managed identity" if identity.managed else "app registration"
     commands = []
+    if not identity.found:
+        rows.append(["Workflow identity", "❌", f"no app registration or user-assigned managed identity has client ID "
+                     f"{client} (azure.client-id in mlops.yml). Fix: create one (az ad app create, or az identity "
+                     "create), then run setup again"])
+        missing.append(f"identity {client}")
+        return rows, missing, commands
     for name, subject in subjects.items():
         if identity.accepts(subject):
             rows.append([f"Federated credential {name}", "✅", f"{subject} ({kind})"])

@@ -31,6 +31,14 @@ Sources:
   "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" answers {"value": <JWT>}, whose iss is
   https://token.actions.githubusercontent.com, sub the job's subject, aud the audience asked for; a GitHub
   token expires after a few minutes (set here by github_lifetime).
+- Authorization (learn.microsoft.com/azure/role-based-access-control/built-in-roles): a caller needs a role
+  at the resource's scope or above: Reader reads; Contributor and Owner read and write; "AzureML Data
+  Scientist: Can perform all actions within an Azure Machine Learning workspace, except for creating or
+  deleting compute resources and modifying the workspace itself"; role assignments are read with
+  Microsoft.Authorization/roleAssignments/read (Reader, Contributor, Owner, User Access Administrator).
+  A refusal is ARM's 403 AuthorizationFailed, "The client '{id}' with object id '{id}' does not have
+  authorization to perform action '{action}' over scope '{scope}' or the scope is invalid."
+  (learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-authorization-failed).
 - Role assignments list (learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope):
   "$filter=atScope() to return all role assignments at or above this scope", "$filter=assignedTo('{id}')
   to return all role assignments at, above or below the scope for the specified principal"; with no
@@ -52,6 +60,16 @@ from urllib.parse import parse_qs
 from azureml_emulator.arm import ArmError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# built-in role definitions (learn.microsoft.com/azure/role-based-access-control/built-in-roles)
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+CONTRIBUTOR = "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+ROLES_THAT_READ = {READER, CONTRIBUTOR, OWNER, DATA_SCIENTIST}
+ROLES_THAT_WRITE = {CONTRIBUTOR, OWNER, DATA_SCIENTIST}
+ROLES_THAT_MANAGE_COMPUTE = {CONTRIBUTOR, OWNER}
+ROLES_THAT_READ_ASSIGNMENTS = {READER, CONTRIBUTOR, OWNER, ACCESS_ADMINISTRATOR}
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # the audiences a token may be asked for, by the host that accepts it
@@ -148,7 +166,7 @@ class IdentityService:
 
     # -- Entra ID ----------------------------------------------------------------------------------
 
-    def _access_token(self, identity: Identity, audience: str) -> tuple[str, int]:
+    def _access_token(self, identity: Identity, audience: str, proof: str = "secret") -> tuple[str, int]:
         issued = self.now()
         claims = {"aud": audience, "iss": f"https://sts.windows.net/{self.tenant}/", "tid": self.tenant,
                   "appid": identity.client_id, "oid": identity.principal_id, "iat": int(issued),
@@ -156,7 +174,7 @@ class IdentityService:
         payload = _b64(json.dumps(claims).encode())
         header = _b64(b'{"alg":"HS256","typ":"JWT"}')
         signature = _b64(hmac.new(self.secret_key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
-        self.tokens_issued.append(claims)
+        self.tokens_issued.append({**claims, "proof": proof})  # proof: how the client proved who it is
         return f"{header}.{payload}.{signature}", self.token_lifetime
 
     def entra(self, method: str, path: str, form: bytes):
@@ -196,7 +214,8 @@ class IdentityService:
         if audience not in AUDIENCES.values():
             return self._entra_error(400, "invalid_resource", 500011, f"The resource principal named {audience} "
                                      "was not found in the tenant.")
-        token, lifetime = self._access_token(identity, audience)
+        token, lifetime = self._access_token(identity, audience,
+                                             "client_assertion" if values.get("client_assertion") else "secret")
         return 200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                      "access_token": token}, {}
 
@@ -243,6 +262,26 @@ class IdentityService:
             raise ArmError(401, f"The access token expiry UTC time '{expiry}' is earlier than current UTC time "
                            f"'{current}'.", code="ExpiredAuthenticationToken")
         return identity
+
+    def authorize(self, identity: Identity, method: str, path: str) -> None:
+        """403 AuthorizationFailed unless the identity holds a role that allows the request, at the path's
+        scope or above."""
+        if "/providers/Microsoft.Authorization/roleAssignments" in path:
+            needed, action = ROLES_THAT_READ_ASSIGNMENTS, "Microsoft.Authorization/roleAssignments/read"
+        elif re.search(r"/workspaces/[^/]+/computes/", path) and method != "GET":
+            needed, action = ROLES_THAT_MANAGE_COMPUTE, "Microsoft.MachineLearningServices/workspaces/computes/write"
+        elif method == "GET":
+            needed, action = ROLES_THAT_READ, "read"
+        else:
+            needed, action = ROLES_THAT_WRITE, "write"
+        scope = path.lower()
+        held = {role for assigned, role in identity.roles
+                if scope == assigned.lower() or scope.startswith(assigned.lower().rstrip("/") + "/")}
+        if not held & needed:
+            raise ArmError(403, f"The client '{identity.client_id}' with object id '{identity.principal_id}' does not "
+                           f"have authorization to perform action '{action}' over scope '{path}' or the scope is "
+                           "invalid. If access was recently granted, please refresh your credentials.",
+                           code="AuthorizationFailed")
 
     # -- Microsoft Graph ---------------------------------------------------------------------------
 
@@ -304,7 +343,7 @@ class IdentityService:
         def below(assigned: str) -> bool:
             return assigned.startswith(scope + "/")
 
-        include_below = "atScope()" not in filter_  # no filter, or a principal's: at, above or below
+        include_below = "atScope()" not in filter_  # no filter, or only a principal's: at, above or below
         found = []
         for identity in self.identities.values():
             if principal and identity.principal_id != principal[1]:

@@ -166,11 +166,16 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         with self.lock:
             self.api_version = query.get("api-version", [""])[0]
             try:
-                if not (host.endswith(".api.azureml.ms") and path == "/discovery"):  # discovery is public
-                    self.check_token(headers, host if host in ("graph.microsoft.com",) else "management.azure.com")
+                if host.endswith(".api.azureml.ms") and path == "/discovery":  # discovery is public
+                    return self.workspace_services(method, host, path, body)
+                identity = self.check_token(headers, host if host == "graph.microsoft.com" else
+                                            "management.azure.com")
                 self.bodies.append((method, path, body))
                 if host == "graph.microsoft.com":
                     return self.graph(path)
+                if not OPERATION.match(path):  # polling an operation one started needs no role of its own
+                    self.authorize(identity, method, self.ws_id + path.split("/workspaces/" + self.workspace, 1)[1]
+                                   if host.endswith(".api.azureml.ms") and "/workspaces/" in path else path)
                 if host.endswith(".api.azureml.ms"):
                     return self.workspace_services(method, host, path, body)
                 return self.management(method, path, query, body)

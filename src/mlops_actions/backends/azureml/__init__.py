@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
+
+from mlops_actions.github import ActionError
 
 from mlops_actions.backends.azureml.connection import EMULATOR, credential, emulator_transport, failure, translated
 from mlops_actions.backends.azureml.endpoints import Endpoints
@@ -29,6 +32,10 @@ class AzureMLBackend(Registry, Endpoints, Jobs, Identity, Monitoring):
 
         emulator = os.environ.get(EMULATOR)
         if emulator:
+            if urlsplit(emulator).hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise ActionError("Emulator not on this machine", f"{EMULATOR} is {emulator!r}: the Azure ML emulator "
+                                  "runs on loopback, and every token would be sent there. Fix: unset it, or point it "
+                                  "at http://127.0.0.1:PORT.")
             print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
         self.transport = emulator_transport(emulator) if emulator else RequestsTransport()
         self.workspace = workspace

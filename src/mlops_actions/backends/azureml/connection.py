@@ -113,6 +113,9 @@ def hint(exc) -> str:
     if host == "graph.microsoft.com":
         return (" Fix: reading app registrations in Microsoft Graph needs the Application.Read.All permission "
                 "(or ownership of the app registration) for whoever runs this.")
+    if "/providers/Microsoft.ManagedIdentity/" in url:
+        return (" Fix: reading managed identities needs the Reader role on their resource group or subscription "
+                "for whoever runs this.")
     if "/providers/Microsoft.Authorization/" in url:
         return (" Fix: reading role assignments needs Microsoft.Authorization/roleAssignments/read on the "
                 "workspace (the Reader role has it).")

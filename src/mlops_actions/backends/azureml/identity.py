@@ -4,6 +4,8 @@ application object), and its role assignments at the workspace or above (Azure R
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
 
 from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE, translated
@@ -16,6 +18,7 @@ class WorkflowIdentity:
     client_id: str
     credentials: list[dict]  # {name, issuer, subject, audiences}
     managed: str = ""  # a user-assigned managed identity's resource ID; empty for an app registration
+    found: bool = True  # False: neither an app registration nor a managed identity has this client ID
 
     def accepts(self, subject: str) -> bool:
         """Whether a GitHub token with this subject signs in: issuer, subject and audience must all match."""
@@ -29,12 +32,12 @@ class WorkflowIdentity:
     def fix(self, name: str, subject: str) -> str:
         if self.managed:  # /subscriptions/{id}/resourcegroups/{group}/providers/.../userAssignedIdentities/{name}
             parts = self.managed.split("/")
-            return (f"az identity federated-credential create --name {name} --identity-name {parts[-1]} "
-                    f"--resource-group {parts[4]} --issuer {GITHUB_ISSUER} --subject {subject} "
+            return (f"az identity federated-credential create --name {shlex.quote(name)} --identity-name {parts[-1]} "
+                    f"--resource-group {parts[4]} --issuer {GITHUB_ISSUER} --subject {shlex.quote(subject)} "
                     f"--audiences {EXCHANGE_AUDIENCE}")
-        return (f"az ad app federated-credential create --id {self.client_id} --parameters '{{\"name\": \"{name}\", "
-                f"\"issuer\": \"{GITHUB_ISSUER}\", \"subject\": \"{subject}\", \"audiences\": "
-                f"[\"{EXCHANGE_AUDIENCE}\"]}}'")
+        parameters = json.dumps({"name": name, "issuer": GITHUB_ISSUER, "subject": subject,
+                                 "audiences": [EXCHANGE_AUDIENCE]})
+        return f"az ad app federated-credential create --id {self.client_id} --parameters {shlex.quote(parameters)}"
 
 
 class Identity:
@@ -55,10 +58,19 @@ class Identity:
         response.raise_for_status()
         return response.json()
 
+    def _get_all(self, url: str, scope: str) -> list[dict]:
+        """Every item of a listing, following its nextLink pages."""
+        items: list[dict] = []
+        while url:
+            page = self._get(url, scope)
+            items += page.get("value", [])
+            url = page.get("nextLink") or page.get("@odata.nextLink") or ""
+        return items
+
     @translated("reading the identity's federated credentials")
-    def workflow_identity(self, client_id: str, subscription: str) -> WorkflowIdentity:
+    def workflow_identity(self, client_id: str, subscription: str, resource_group: str) -> WorkflowIdentity:
         """The identity's federated credentials: an app registration's (Graph), else a user-assigned managed
-        identity's (ARM)."""
+        identity's (ARM: looked for in the workspace's resource group, then in the whole subscription)."""
         from azure.core.exceptions import HttpResponseError
 
         try:
@@ -69,13 +81,23 @@ class Identity:
             if exc.status_code != 404:  # no application: perhaps a managed identity
                 raise
         arm = "https://management.azure.com"
-        identities = self._get(f"{arm}/subscriptions/{subscription}/providers/Microsoft.ManagedIdentity/"
-                               "userAssignedIdentities?api-version=2023-01-31", f"{arm}/.default").get("value", [])
-        managed = next((i for i in identities if i["properties"].get("clientId") == client_id), None)
+        managed = None
+        subscription_scope = f"/subscriptions/{subscription}"
+        for scope in (f"{subscription_scope}/resourceGroups/{resource_group}", subscription_scope):
+            try:
+                identities = self._get_all(f"{arm}{scope}/providers/Microsoft.ManagedIdentity/"
+                                           "userAssignedIdentities?api-version=2023-01-31", f"{arm}/.default")
+            except HttpResponseError as exc:
+                if exc.status_code != 403 or scope == f"{subscription_scope}/resourceGroups/{resource_group}":
+                    raise
+                break  # whoever runs this may read the resource group only: what it holds was searched
+            managed = next((i for i in identities if i["properties"].get("clientId") == client_id), None)
+            if managed:
+                break
         if managed is None:
-            return WorkflowIdentity(client_id, [])
-        credentials = self._get(f"{arm}{managed['id']}/federatedIdentityCredentials?api-version=2023-01-31",
-                                f"{arm}/.default").get("value", [])
+            return WorkflowIdentity(client_id, [], found=False)
+        credentials = self._get_all(f"{arm}{managed['id']}/federatedIdentityCredentials?api-version=2023-01-31",
+                                    f"{arm}/.default")
         return WorkflowIdentity(client_id, [{"name": c["name"], **c["properties"]} for c in credentials],
                                 managed=managed["id"])
 
@@ -85,9 +107,9 @@ class Identity:
         one endpoint below the workspace does not let it register models)."""
         principal = self._get(f"https://graph.microsoft.com/v1.0/servicePrincipals(appId='{client_id}')",
                               "https://graph.microsoft.com/.default")["id"]
-        found = self._get(f"https://management.azure.com{workspace_id}/providers/Microsoft.Authorization/"
-                          "roleAssignments?api-version=2022-04-01&$filter=atScope()",
-                          "https://management.azure.com/.default")
-        roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found.get("value", [])
+        found = self._get_all(f"https://management.azure.com{workspace_id}/providers/Microsoft.Authorization/"
+                              f"roleAssignments?api-version=2022-04-01&$filter=atScope() and assignedTo('{principal}')",
+                              "https://management.azure.com/.default")
+        roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found
                  if a["properties"].get("principalId") == principal)
         return [self.WORKSPACE_ROLES[role] for role in roles if role in self.WORKSPACE_ROLES]

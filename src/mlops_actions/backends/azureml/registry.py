@@ -21,7 +21,9 @@ class Registry:
         except ResourceNotFoundError:
             return None
         same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
-        return self._version(min(same, key=lambda m: int(m.version))) if same else None
+        return self._version(min(same, key=lambda m: (not str(m.version).isdigit(), int(m.version)
+                                                      if str(m.version).isdigit() else 0, str(m.version)))) \
+            if same else None
 
     attempts = 3  # registrations raced to the same next version before one gives up
 
