@@ -45,18 +45,23 @@ class Runner:
         return self.summary_file.read_text() if self.summary_file.exists() else ""
 
 
-@pytest.fixture
-def runner(monkeypatch, tmp_path):
-    """Run as if on a GitHub runner whose workspace is tmp_path/workspace."""
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    fake = Runner(tmp_path, workspace)
+def as_runner(monkeypatch, folder: Path, workspace: Path) -> Runner:
+    """Run as if on a GitHub runner whose workspace is `workspace` (its files in `folder`)."""
+    fake = Runner(folder, workspace)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_OUTPUT", str(fake.output_file))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fake.summary_file))
     monkeypatch.setenv("GITHUB_WORKSPACE", str(workspace))
     monkeypatch.chdir(workspace)
     return fake
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    """Run as if on a GitHub runner whose workspace is tmp_path/workspace."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    return as_runner(monkeypatch, tmp_path, workspace)
 
 
 @pytest.fixture

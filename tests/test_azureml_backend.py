@@ -19,9 +19,9 @@ URI3 = "azureml://datastores/workspaceblobstore/paths/models/diabetes/3"
 
 
 @pytest.fixture
-def azure(emulate, runner, tmp_path):
+def azure(emulate, runner):
     emulator = emulate()
-    request = tmp_path / "request.json"
+    request = runner.workspace / "request.json"  # inside the workspace, as actions read files on a runner
     request.write_text(json.dumps({"input_data": {"columns": ["a"], "index": [0, 1], "data": [[1], [2]]}}))
     emulator.request_file = str(request)
     return emulator
@@ -139,17 +139,17 @@ def test_a_missing_model_stops_before_anything_is_deployed(azure, runner):
     assert azure.calls("PUT") == [] and azure.endpoints == {}
 
 
-def test_cli_v2_yaml_files_are_the_base_spec(azure, runner, tmp_path):
+def test_cli_v2_yaml_files_are_the_base_spec(azure, runner):
     call(register, azure, **{"model-name": "diabetes", "model-path": URI})
-    (tmp_path / "endpoint.yml").write_text(
+    (runner.workspace / "endpoint.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
         "name: from-yaml-ep\nauth_mode: key\ndescription: the diabetes endpoint\n")
-    (tmp_path / "deployment.yml").write_text(
+    (runner.workspace / "deployment.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
         "name: blue\nendpoint_name: from-yaml-ep\nmodel: azureml:diabetes:1\n"
         "instance_type: Standard_F4s_v2\ninstance_count: 2\n")
-    assert call(deploy, azure, **{"endpoint-file": str(tmp_path / "endpoint.yml"),
-                                  "deployment-file": str(tmp_path / "deployment.yml"), "instance-count": "3"}) == 0
+    assert call(deploy, azure, **{"endpoint-file": "endpoint.yml", "deployment-file": "deployment.yml",
+                                  "instance-count": "3"}) == 0
     assert runner.outputs()["endpoint-name"] == "from-yaml-ep"
     assert azure.endpoints["from-yaml-ep"]["properties"]["description"] == "the diabetes endpoint"
     put = azure.deployments[("from-yaml-ep", "blue")]
@@ -177,13 +177,13 @@ def test_no_permission_is_a_clear_error_with_the_fix(azure, runner):
     assert azure.calls("PUT") == []
 
 
-def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_environment(azure, runner, tmp_path):
+def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_environment(azure, runner):
     call(register, azure, **{"model-name": "diabetes", "model-path": URI})
-    (tmp_path / "conda.yml").write_text("name: serve\ndependencies:\n  - python=3.11\n")
-    (tmp_path / "deployment.yml").write_text(
+    (runner.workspace / "conda.yml").write_text("name: serve\ndependencies:\n  - python=3.11\n")
+    (runner.workspace / "deployment.yml").write_text(
         "model: azureml:diabetes:1\nenvironment:\n  image: mcr.microsoft.com/azureml/minimal-ubuntu22.04-py311-cpu"
         "-inference:latest\n  conda_file: conda.yml\n")
-    assert call(deploy, azure, **{"endpoint-name": "inline-env", "deployment-file": str(tmp_path / "deployment.yml"),
+    assert call(deploy, azure, **{"endpoint-name": "inline-env", "deployment-file": "deployment.yml",
                                   "instance-type": "Standard_F2s_v2"}) == 0
     put = azure.deployments[("inline-env", "blue")]
     assert put["properties"]["instanceType"] == "Standard_F2s_v2"
@@ -308,18 +308,18 @@ def test_deleting_a_mirrored_deployment_stops_its_mirror_first(azure, runner):
     assert azure.mirror("diabetes-ep") == {} and ("diabetes-ep", "green") not in azure.deployments
 
 
-def test_an_endpoint_file_creates_an_endpoint_without_traffic_and_merges_into_an_existing_one(azure, runner, tmp_path):
+def test_an_endpoint_file_creates_an_endpoint_without_traffic_and_merges_into_an_existing_one(azure, runner):
     identity = (f"/subscriptions/{azure.subscription}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
                 "userAssignedIdentities/id-endpoint")
-    (tmp_path / "endpoint.yml").write_text(
+    (runner.workspace / "endpoint.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
         "name: diabetes-ep\nauth_mode: key\ntraffic:\n  blue: 100\ntags:\n  team: risk\n"
         f"identity:\n  type: user_assigned\n  user_assigned_identities:\n    - resource_id: {identity}\n")
-    register_and_deploy(azure, runner, **{"endpoint-file": str(tmp_path / "endpoint.yml")})
+    register_and_deploy(azure, runner, **{"endpoint-file": str(runner.workspace / "endpoint.yml")})
     assert azure.traffic("diabetes-ep") == {"blue": 100}  # set by the deployment, not by the file
     register_and_deploy(azure, runner, URI2, **{"mirror-percent": "10"})
-    (tmp_path / "update.yml").write_text("name: diabetes-ep\ndescription: diabetes, v2\ntags:\n  stage: prod\n")
-    register_and_deploy(azure, runner, URI2, **{"endpoint-file": str(tmp_path / "update.yml"),
+    (runner.workspace / "update.yml").write_text("name: diabetes-ep\ndescription: diabetes, v2\ntags:\n  stage: prod\n")
+    register_and_deploy(azure, runner, URI2, **{"endpoint-file": str(runner.workspace / "update.yml"),
                                                 "deployment-name": "red"})
     endpoint = azure.endpoints["diabetes-ep"]
     assert endpoint["properties"]["description"] == "diabetes, v2"
@@ -380,9 +380,9 @@ def test_a_smoke_test_keeps_to_what_a_deployment_admits_and_retries_refusals(azu
 
 
 @pytest.mark.parametrize("auth_mode", ["aml_token", "aad_token"])
-def test_an_endpoint_with_token_auth_is_smoke_tested_with_a_token(azure, runner, tmp_path, capsys, auth_mode):
-    (tmp_path / "endpoint.yml").write_text(f"name: diabetes-ep\nauth_mode: {auth_mode}\n")
-    register_and_deploy(azure, runner, **{"endpoint-file": str(tmp_path / "endpoint.yml")})
+def test_an_endpoint_with_token_auth_is_smoke_tested_with_a_token(azure, runner, capsys, auth_mode):
+    (runner.workspace / "endpoint.yml").write_text(f"name: diabetes-ep\nauth_mode: {auth_mode}\n")
+    register_and_deploy(azure, runner, **{"endpoint-file": str(runner.workspace / "endpoint.yml")})
     capsys.readouterr()
     assert call(smoke, azure, **{"endpoint-name": "diabetes-ep", "request-file": azure.request_file,
                                  "requests": "2"}) == 0
@@ -445,8 +445,8 @@ def test_a_registration_raced_to_the_same_version_takes_the_next(azure, runner):
     assert azure.models["diabetes"]["2"]["properties"]["modelUri"].endswith("diabetes/3")  # the other run's
 
 
-def test_a_storage_account_that_refuses_the_upload_is_a_clear_error_with_its_fix(azure, runner, monkeypatch, tmp_path):
-    folder = tmp_path / "model"
+def test_a_storage_account_that_refuses_the_upload_is_a_clear_error_with_its_fix(azure, runner, monkeypatch):
+    folder = runner.workspace / "model"
     folder.mkdir()
     (folder / "MLmodel").write_text("flavors: {}\n")
     monkeypatch.setattr(azure.storage, "key", "c3RvcmFnZSBrZXkgb2YgYW5vdGhlciBhY2NvdW50")  # SAS signed wrongly

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import models
+from conftest import as_runner
 from mlops_actions import deploy, github, register, smoke, traffic
 from mlops_actions.backends import processes
 from mlops_actions.backends.local import LocalBackend, server_marker
@@ -34,6 +35,12 @@ def lab(tmp_path_factory):
     backend = LocalBackend(lab["state"])
     for name in backend.endpoints():
         backend.delete_endpoint(name)
+
+
+@pytest.fixture
+def runner(lab, monkeypatch, tmp_path):
+    """A runner whose workspace is the lab's folder: the models and the request are in the repository."""
+    return as_runner(monkeypatch, tmp_path, lab["folder"])
 
 
 def call(job, lab, **flags):
@@ -69,7 +76,9 @@ def test_register_is_versioned_tagged_and_idempotent(lab, runner, monkeypatch):
             "github.run-url": "https://github.com/team/diabetes/actions/runs/42"}.items() <= tags.items()
 
 
-def test_shell_metacharacters_in_tags_and_description_are_data(lab, runner, tmp_path, monkeypatch):
+def test_shell_metacharacters_in_tags_and_description_are_data(lab, runner, monkeypatch):
+    tmp_path = runner.workspace / "hostile"
+    tmp_path.mkdir()
     monkeypatch.chdir(tmp_path)
     hostile = "$(touch pwned); `touch pwned2` && echo 'x' | sh #"
     model = models.mlflow_model(tmp_path / "model", 3.0)
@@ -254,7 +263,9 @@ def test_a_failed_redeploy_under_a_used_name_leaves_a_true_record(lab, runner):
         call(traffic, lab, **{"endpoint-name": "redeploy", "traffic": "green"})
 
 
-def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeypatch, tmp_path):
+def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeypatch):
+    tmp_path = runner.workspace / "private"
+    tmp_path.mkdir()
     for name in ("GITHUB_TOKEN", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "INPUT_SECRET_THING"):
         monkeypatch.setenv(name, f"do-not-leak-{name}")
     weights = tmp_path / "weights.bin"  # a custom model can be a single file

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import models
+from conftest import as_runner
 from mlops_actions import deploy, monitor, register
 from mlops_actions.backends.local import LocalBackend
 from mlops_actions.inputs import InputError, Inputs
@@ -28,6 +29,12 @@ def endpoint(tmp_path_factory):
     training.to_csv(folder / "training.csv", index=False)
     yield {"state": state, "folder": folder, "rng": rng}
     LocalBackend(state).delete_endpoint("watched")
+
+
+@pytest.fixture
+def runner(endpoint, monkeypatch, tmp_path):
+    """A runner whose workspace is the endpoint's folder: the training data is in the repository."""
+    return as_runner(monkeypatch, tmp_path, endpoint["folder"])
 
 
 def send(endpoint, glucose_shift: float, requests: int = 40) -> None:

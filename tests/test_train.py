@@ -132,12 +132,12 @@ def test_a_failed_or_cancelled_job_fails_the_step(azure, project, runner, ending
         assert azure.calls("POST", f"/jobs/{name}/cancel")
 
 
-def test_a_job_file_that_is_not_a_command_job_submits_nothing(azure, runner, tmp_path):
-    (tmp_path / "pipeline.yml").write_text(
+def test_a_job_file_that_is_not_a_command_job_submits_nothing(azure, runner):
+    (runner.workspace / "pipeline.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\ntype: pipeline\n"
         "jobs:\n  step:\n    type: command\n    command: echo hi\n    environment: azureml:sklearn:1\n")
     with pytest.raises(github.ActionError, match="defines a pipeline job; train submits command jobs"):
-        on_azure(azure, **{"job-file": str(tmp_path / "pipeline.yml")})
+        on_azure(azure, **{"job-file": str(runner.workspace / "pipeline.yml")})
     assert azure.calls("PUT") == []
 
 
@@ -147,12 +147,12 @@ def test_a_missing_compute_submits_nothing(azure, runner):
     assert azure.calls("PUT") == []
 
 
-def test_a_command_job_file_is_the_base(azure, project, runner, tmp_path):
-    (tmp_path / "job.yml").write_text(
+def test_a_command_job_file_is_the_base(azure, project, runner):
+    (runner.workspace / "job.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\ntype: command\n"
         "command: python train.py --epochs 1\nenvironment: azureml:sklearn:1\ncompute: azureml:cpu-cluster\n"
         "outputs:\n  model:\n    type: uri_folder\n")
-    assert on_azure(azure, **{"job-file": str(tmp_path / "job.yml"), "command": "python train.py --epochs 5",
+    assert on_azure(azure, **{"job-file": str(runner.workspace / "job.yml"), "command": "python train.py --epochs 5",
                               "model-output": "out/model", "metrics-file": "out/metrics.json"}) == 0
     [job] = azure.jobs.values()
     assert job["properties"]["command"].startswith("(\npython train.py --epochs 5\n) && ")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops_actions import config as project_config, environment, github
+from mlops_actions import config as project_config, environment, github, paths
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.pins import pinned
 
@@ -102,7 +102,7 @@ def tidy(text: str) -> str:
 
 
 def run(inputs: Inputs) -> int:
-    config_path = Path(inputs["config"] or "mlops.yml").resolve()
+    config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     check = inputs.flag("check")
     environment.require("generate")
     c = project_config.load(config_path)
@@ -122,8 +122,8 @@ def run(inputs: Inputs) -> int:
             sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
                                                        str(target), f"as {config_path.name} generates it"))
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            paths.make_folder("output", inputs["output"], target.parent)
+            paths.writable("output", inputs["output"], target).write_text(text)
             print(f"wrote {target}")
     github.set_output("files", " ".join(map(str, rendered)))
     if check and drift:

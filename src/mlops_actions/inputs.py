@@ -128,12 +128,19 @@ class Inputs:
         except ValueError as exc:
             raise self.error(name, f"not valid arguments ({exc})", "balance the quotes in it") from None
 
-    def directory(self, name: str, base: Path | None = None) -> Path:
-        path = Path(base or Path.cwd(), self[name] or ".")
+    def path(self, name: str, base: Path, *roots: Path) -> Path:
+        """The input's path (relative to `base`), resolved; on a runner it stays inside the workspace (or
+        `roots`): see paths.confined."""
+        from mlops_actions import paths
+
+        return paths.confined(self.label(name), self[name], Path(base, self[name]), *roots)
+
+    def directory(self, name: str, base: Path | None = None, *roots: Path) -> Path:
+        path = self.path(name, base or Path.cwd(), *roots) if self[name] else Path(base or Path.cwd()).resolve()
         if not path.is_dir():
             raise self.error(name, "not a directory" + (" (it is a file)" if path.exists() else " that exists"),
                              f"set {self.label(name)} to a folder of the repository, relative to its root")
-        return path.resolve()
+        return path
 
     def relative_path(self, name: str) -> str:
         """A path inside the working folder (relative, not climbing out of it), as given."""
@@ -152,11 +159,11 @@ class Inputs:
                              f"list files or folders that exist, relative to {base}")
         return paths
 
-    def optional_file(self, name: str, base: Path) -> Path | None:
+    def optional_file(self, name: str, base: Path, *roots: Path) -> Path | None:
         if not self[name]:
             return None
-        path = base / self[name]
+        path = self.path(name, base, *roots)
         if not path.is_file():
             raise self.error(name, f"no such file in {base}", f"give the path of an existing file, or leave "
                              f"{self.label(name)} empty to use the default")
-        return path.resolve()
+        return path

@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, paths
 from mlops_actions.backends import ML_TASKS
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.smoke import percentile
@@ -102,7 +102,7 @@ def chart(path: Path, scores: dict[str, float], threshold: float) -> None:
     axes.invert_yaxis()
     axes.legend(loc="lower right")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # checked by the caller (paths.writable)
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -118,6 +118,8 @@ def run(inputs: Inputs) -> int:
     failing = inputs.flag("fail-on-alert")
     if inputs["backend"] == "azureml":
         return on_azureml(inputs, endpoint, psi_threshold)
+    if not inputs["chart"].endswith(".png"):
+        raise inputs.error("chart", "not a .png file", "give a path ending in .png, e.g. monitoring/drift.png")
     training_file = inputs.optional_file("training-data", Path.cwd())
     if training_file is None:
         raise inputs.error("training-data", "empty", "give the CSV the model was trained on")
@@ -162,12 +164,12 @@ def run(inputs: Inputs) -> int:
     if max_p95 is not None and figures["p95_ms"] and figures["p95_ms"] > max_p95:
         alerts.append(f"p95 latency {figures['p95_ms']:.1f} ms is above {max_p95:g} ms")
 
-    chart_path = (Path.cwd() / inputs["chart"]).resolve()
+    chart_path = paths.writable("chart", inputs["chart"], Path.cwd() / inputs["chart"])
     if rows:
         chart(chart_path, {row["feature"]: row["psi"] for row in rows}, psi_threshold)
     report = {"endpoint": endpoint, **figures, "features": rows, "alerts": alerts}
-    report_path = chart_path.with_suffix(".json")
-    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = paths.writable("chart", inputs["chart"], chart_path.with_suffix(".json"))
+    paths.make_folder("chart", inputs["chart"], report_path.parent)
     report_path.write_text(json.dumps(report, indent=2))
 
     too_few = len(entries) < min_requests

@@ -127,7 +127,7 @@ def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | st
 def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
     if not inputs["model-path"]:
         raise inputs.error("model-path", "empty", "give the folder the training wrote the model to")
-    path = (base / inputs["model-path"]).resolve()
+    path = inputs.path("model-path", base)
     if not path.exists():
         raise inputs.error("model-path", "no such file or folder", "give the folder the training wrote the model to")
     if model_type == "mlflow_model" and not (path / "MLmodel").is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mlops_actions import config, github
+from mlops_actions import config, github, paths
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -16,10 +16,10 @@ OUTPUTS = {"config": "The file written."}
 
 
 def run(inputs: Inputs) -> int:
-    target = Path(inputs["config"] or "mlops.yml")
+    target = paths.writable("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     if target.exists() and not inputs.flag("force"):
         raise inputs.error("config", "a file that exists", "edit it, or pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_folder("config", inputs["config"], target.parent)
     shutil.copyfile(config.TEMPLATES / "mlops.yml", target)
     print(f"wrote {target}: edit it, then run `mlops-actions generate`")
     github.set_output("config", target)

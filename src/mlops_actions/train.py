@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, paths
 from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, output_name
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.register import runner_tags
@@ -160,7 +160,8 @@ def metrics_back(backend, job: str, target: Path) -> dict[str, float]:
             raise github.ActionError("Metrics not written", f"job {job} wrote no {target.name} (metrics-file); "
                                      "nothing was registered. Fix: point metrics-file at the JSON the training "
                                      "writes, or leave it empty.")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_folder("metrics-file", str(target), target.parent)
+        paths.writable("metrics-file", str(target), target)
         shutil.copyfile(found, target)
     return metrics_of(target)
 

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_actions import environment, github
+from mlops_actions import environment, github, paths
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -163,21 +163,21 @@ def summary(report: Report, passed: bool, problems: list[str]) -> str:
 def run(inputs: Inputs) -> int:
     """Run pytest; return 0 when it passed and every threshold held, else 1."""
     base = inputs.directory("working-directory")
-    paths = inputs.paths("paths", base)
+    test_paths = inputs.paths("paths", base)
     with_coverage = inputs.flag("coverage")
     min_coverage = inputs.number("min-coverage", low=0, high=100) or 0
     fail_on_empty = inputs.flag("fail-on-empty")
     extra = inputs.arguments("pytest-args")
     if not inputs["junit-file"]:
         raise inputs.error("junit-file", "empty", "give a path such as test-results/junit.xml")
-    junit = (base / inputs["junit-file"]).resolve()
-    coverage_file = junit.with_name("coverage.xml")
+    junit = paths.writable("junit-file", inputs["junit-file"], base / inputs["junit-file"])
+    coverage_file = paths.writable("junit-file", inputs["junit-file"], junit.with_name("coverage.xml"))
     if min_coverage and not with_coverage:
         raise inputs.error("min-coverage", "set while coverage is 'false'", "set coverage to 'true' or "
                            "min-coverage to 0")
     environment.require("test", ("pytest", "pytest_cov") if with_coverage else ("pytest",))
 
-    junit.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_folder("junit-file", inputs["junit-file"], junit.parent)
     for stale in (junit, coverage_file):
         stale.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "--junitxml", str(junit), "-o", "junit_family=xunit1"]
@@ -189,8 +189,8 @@ def run(inputs: Inputs) -> int:
         sources = inputs.words("coverage-source")
         command += [f"--cov={source}" for source in sources] or ["--cov"]
         command += [f"--cov-report=xml:{coverage_file}", "--cov-report=term"]
-    command += extra + (["--", *paths] if paths else [])
-    with github.group(" ".join(["pytest", *paths, f"(in {github.relative_to_workspace(base)})"])):
+    command += extra + (["--", *test_paths] if test_paths else [])
+    with github.group(" ".join(["pytest", *test_paths, f"(in {github.relative_to_workspace(base)})"])):
         returncode = subprocess.run(command, cwd=base).returncode
 
     if not junit.is_file():
