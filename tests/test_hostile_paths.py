@@ -97,3 +97,36 @@ def test_off_a_runner_a_person_may_name_any_path(tmp_path, monkeypatch, outside)
 
     with pytest.raises(ActionError, match="does not exist on the local backend"):  # read, then no endpoint
         call(smoke, **{"endpoint-name": "the-ep", "request-file": str(request), "state-dir": str(tmp_path / "s")})
+
+
+def commands_github_reads(output: str) -> list[str]:
+    """The workflow commands a runner acts on in `output`: it ignores every command between
+    ::stop-commands::TOKEN and ::TOKEN:: (docs.github.com, "Stopping and starting workflow commands")."""
+    read, stopped = [], None
+    for line in output.splitlines():
+        if stopped:
+            stopped = None if line == f"::{stopped}::" else stopped
+        elif line.startswith("::stop-commands::"):
+            stopped = line.removeprefix("::stop-commands::")
+        elif line.startswith("::"):
+            read.append(line)
+    return read
+
+
+def test_a_test_cannot_forge_or_silence_workflow_commands(runner):
+    import subprocess
+    import sys
+
+    tests = runner.workspace / "tests"
+    tests.mkdir()
+    (tests / "test_hostile.py").write_text(
+        "def test_hostile():\n"
+        "    print('::error file=src/app.py,line=1::forged by a test')\n"
+        "    print('::stop-commands::silenced')\n"
+        "    assert 1 == 2\n")
+    run = subprocess.run([sys.executable, "-m", "mlops_actions", "unit-test", "--paths", "tests", "--coverage",
+                          "false", "--pytest-args=-s"], cwd=runner.workspace, capture_output=True, text=True)
+    assert "forged by a test" in run.stdout  # the test's output is in the log ...
+    read = commands_github_reads(run.stdout)
+    assert not [line for line in read if "forged" in line]  # ... but not as a command
+    assert [line for line in read if line.startswith("::error file=tests/test_hostile.py,line=4")]  # ours are read

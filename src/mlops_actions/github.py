@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import uuid
 from pathlib import Path
@@ -95,6 +96,24 @@ def mask(secret: str) -> None:
         for part in str(secret).splitlines():
             if part.strip():
                 emit(command("add-mask", part))
+
+
+@contextlib.contextmanager
+def untrusted_output():
+    """What a tool prints inside this block (pytest, flake8, a training script: the project's code and its
+    names) cannot issue workflow commands: on a runner it is wrapped in a stop-commands block whose token it
+    cannot guess, and commands resume after it."""
+    if not on_runner():
+        yield
+        return
+    token = secrets.token_hex(16)
+    emit(f"::stop-commands::{token}")
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        emit(f"::{token}::")
 
 
 @contextlib.contextmanager

@@ -125,7 +125,8 @@ def run(inputs: Inputs) -> int:
                                  f"{(messages or chr(10).join(other)).strip()[-2000:]}\nFix: check "
                                  "flake8-config and flake8-args.")
     if messages.strip():
-        print(messages.rstrip(), file=sys.stderr)
+        with github.untrusted_output():
+            print(messages.rstrip(), file=sys.stderr)
 
     level = "error" if failing else "warning"
     for v in violations:

@@ -79,7 +79,8 @@ def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
         env.update(MLFLOW_TRACKING_URI=backend.tracking_uri, MLFLOW_RUN_ID=run.info.run_id,
                    MLFLOW_EXPERIMENT_ID=experiment, MLFLOW_DISABLE_TELEMETRY="true")
     with github.group(f"Training: {command}"):
-        returncode = subprocess.run(["bash", "-c", command], cwd=base, env=env).returncode
+        with github.untrusted_output():
+            returncode = subprocess.run(["bash", "-c", command], cwd=base, env=env).returncode
     metrics = metrics_of(metrics_file) if metrics_file else {}
     if client:
         for key, value in metrics.items():

@@ -191,7 +191,8 @@ def run(inputs: Inputs) -> int:
         command += [f"--cov-report=xml:{coverage_file}", "--cov-report=term"]
     command += extra + (["--", *test_paths] if test_paths else [])
     with github.group(" ".join(["pytest", *test_paths, f"(in {github.relative_to_workspace(base)})"])):
-        returncode = subprocess.run(command, cwd=base).returncode
+        with github.untrusted_output():
+            returncode = subprocess.run(command, cwd=base).returncode
 
     if not junit.is_file():
         raise github.ActionError("pytest did not run", f"pytest exited with {returncode} and wrote no report. "
