@@ -130,3 +130,12 @@ def test_a_test_cannot_forge_or_silence_workflow_commands(runner):
     read = commands_github_reads(run.stdout)
     assert not [line for line in read if "forged" in line]  # ... but not as a command
     assert [line for line in read if line.startswith("::error file=tests/test_hostile.py,line=4")]  # ours are read
+
+
+@pytest.mark.parametrize("tag", ["git.commit", "metric.accuracy", "github.run-url", "mlops-actions.content-hash"])
+def test_the_tags_input_cannot_overwrite_where_a_version_came_from(runner, tag):
+    (runner.workspace / "model").mkdir()
+    (runner.workspace / "model" / "MLmodel").write_text("flavors: {}\n")
+    with pytest.raises(InputError, match=f"'tags' is .*{tag} is a tag register-model sets itself"):
+        call(register, **{"model-name": "m", "model-path": "model", "tags": json.dumps({tag: "forged"}),
+                          "state-dir": str(runner.workspace / "state")})

@@ -266,7 +266,8 @@ def test_a_failed_redeploy_under_a_used_name_leaves_a_true_record(lab, runner):
 def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeypatch):
     tmp_path = runner.workspace / "private"
     tmp_path.mkdir()
-    for name in ("GITHUB_TOKEN", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "INPUT_SECRET_THING"):
+    for name in ("GITHUB_TOKEN", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "INPUT_SECRET_THING",
+                 "DB_PASS", "GH_PAT", "SNOWFLAKE_PWD", "HUGGINGFACE_HUB_TOKEN", "MLFLOW_TRACKING_TOKEN"):
         monkeypatch.setenv(name, f"do-not-leak-{name}")
     weights = tmp_path / "weights.bin"  # a custom model can be a single file
     weights.write_bytes(b"\x00\x01")
@@ -281,7 +282,7 @@ def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeyp
     router, server = (Path(f"/proc/{pid}/environ").read_bytes()
                       for pid in (record["router_pid"], record["deployments"]["blue"]["pid"]))
     assert b"do-not-leak" not in router and b"do-not-leak" not in server
-    assert b"AZUREML_MODEL_DIR=" in server  # what the server needs is there
+    assert b"AZUREML_MODEL_DIR=" in server and b"\0PATH=" in b"\0" + server  # what the server needs is there
     assert smoke_test(lab, "private", **{"expected-output": "[0, 0]"}) == 0
 
 

@@ -102,6 +102,9 @@ def gate(inputs: Inputs, metrics: dict[str, float]) -> list[tuple[str, bool, str
     return results
 
 
+PROVENANCE = ("git.", "github.", "metric.", "property.", "mlops-actions.")  # tags only register-model writes
+
+
 def runner_tags() -> dict[str, str]:
     """Where this version came from, when registered from a workflow run."""
     env = os.environ
@@ -161,6 +164,11 @@ def run(inputs: Inputs) -> int:
     path, digest = model_source(inputs, base, model_type)
     environment.require(inputs["backend"])
     tags, properties = mapping(inputs, "tags"), mapping(inputs, "properties")
+    reserved = [key for key in tags if key.startswith(PROVENANCE)]
+    if reserved:
+        raise inputs.error("tags", f"{', '.join(reserved)} is a tag register-model sets itself (where the version "
+                           "came from, its metrics, its content)",
+                           f"give your tags names that do not start with {', '.join(PROVENANCE)}")
     metrics = read_metrics(inputs, base)
     checks = gate(inputs, metrics)
     failed = [(text, found) for text, held, found in checks if not held]

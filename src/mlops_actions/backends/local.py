@@ -33,8 +33,12 @@ SCORER = Path(__file__).with_name("mlflow_score.py")
 ROUTER = "mlops_actions.backends.router"
 SERVER = "azureml_inference_server_http.server.entry:app"
 START_TIMEOUT = 120.0
-# Not handed to the servers, which outlive the job and run the user's scoring code.
-PRIVATE = re.compile(r"^(INPUT_|GITHUB_|RUNNER_|ACTIONS_)|TOKEN|SECRET|PASSWORD|CREDENTIAL|_KEY$", re.IGNORECASE)
+# All a server (which outlives the job and runs the user's scoring code) gets of the job's environment: an
+# allow-list, so that no secret by any name (DB_PASS, GH_PAT, a job's inputs and tokens) reaches it.
+SERVER_ENVIRONMENT = re.compile(r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|TEMP|TMP|VIRTUAL_ENV|"
+                                r"LD_LIBRARY_PATH|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|PYTHONHOME|"
+                                r"PYTHONUTF8|PYTHONDONTWRITEBYTECODE|OMP_NUM_THREADS|MKL_NUM_THREADS|"
+                                r"OPENBLAS_NUM_THREADS|LC_[A-Z]+)$")
 
 
 def server_marker(port: int) -> str:
@@ -170,7 +174,7 @@ class LocalBackend:
         package_root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(filter(None, [extra.pop("PYTHONPATH", ""), package_root,
                                              os.environ.get("PYTHONPATH", "")]))
-        kept = {name: value for name, value in os.environ.items() if not PRIVATE.search(name)}
+        kept = {name: value for name, value in os.environ.items() if SERVER_ENVIRONMENT.match(name)}
         return {**kept, "MLFLOW_DISABLE_TELEMETRY": "true", **extra, "PYTHONPATH": path}
 
     def create_deployment(self, spec: DeploymentSpec) -> None:
