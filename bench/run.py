@@ -211,10 +211,18 @@ def pipeline(work: Path) -> list[str]:
 
 def load(url: str, body: bytes, headers: dict, count: int, concurrency: int) -> dict[str, float]:
     def one(_):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
+        if url.startswith("unix:"):  # a deployment's server, on its unix socket
+            from mlops_actions.backends.processes import UnixHTTPConnection
+
+            connection = UnixHTTPConnection(url.removeprefix("unix:"), timeout=30)
+            connection.request("POST", "/score", body=body, headers=headers)
+            connection.getresponse().read()
+            connection.close()
+        else:
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
         return (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -258,8 +266,8 @@ def lifecycle_and_endpoint(work: Path, repeat: int, requests: int) -> tuple[list
     backend = LocalBackend(state)
     record = json.loads((state / "endpoints" / "bench" / "endpoint.json").read_text())
     body = request.read_bytes()
-    targets = {"inference server, direct (baseline)": (f"http://127.0.0.1:{record['deployments']['green']['port']}"
-                                                       "/score", {"Content-Type": "application/json"}),
+    targets = {"inference server, direct (baseline)": (f"unix:{record['deployments']['green']['socket']}",
+                                                       {"Content-Type": "application/json"}),
                "endpoint (router + inference server)": (backend.get_endpoint("bench").scoring_uri, {
                    "Content-Type": "application/json", "Authorization": f"Bearer {backend.key('bench')}"})}
     endpoint = [f"{requests} requests of the 2-row sample; 1 gunicorn worker.", "",

@@ -142,7 +142,7 @@ def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
     assert call(traffic, lab, **{"endpoint-name": "rollout", "traffic": "green", "retire": "true"}) == 0
     assert runner.outputs()["retired"] == "blue"
     assert backend.get_endpoint("rollout").traffic == {"green": 100}
-    assert not processes.alive(blue["pid"], server_marker(blue["port"]))
+    assert not processes.alive(blue["pid"], server_marker(blue))
     assert backend.invoke("rollout", body, None, key, 10)[:2] == (200, "[0, 1]")
 
 
@@ -291,7 +291,7 @@ def test_stopping_an_endpoint_stops_its_processes(lab, runner):
     record_file = lab["state"] / "endpoints/stopme/endpoint.json"
     record = json.loads(record_file.read_text())
     blue = record["deployments"]["blue"]
-    pids = [(record["router_pid"], str(record_file)), (blue["pid"], server_marker(blue["port"]))]
+    pids = [(record["router_pid"], str(record_file)), (blue["pid"], server_marker(blue))]
     assert all(processes.alive(pid, marker) for pid, marker in pids)
     LocalBackend(lab["state"]).delete_endpoint("stopme")
     assert not any(processes.alive(pid, marker) for pid, marker in pids)
@@ -334,3 +334,32 @@ def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, monkeypatch, jo
         call(job, lab, **flags)
     assert (registry.stat().st_mtime_ns if registry.exists() else None) == before
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_router_is_the_only_way_in_and_refuses_before_reading(lab, runner):
+    import socket
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    call(deploy, lab, **{"endpoint-name": "guarded", "model-name": "diabetes", "model-version": "1"})
+    record = json.loads((lab["state"] / "endpoints/guarded/endpoint.json").read_text())
+    sock = Path(record["deployments"]["blue"]["socket"])  # no port: a unix socket in a folder of this user's alone
+    assert "port" not in record["deployments"]["blue"] and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(lab["state"].stat().st_mode) == 0o700
+
+    def raw(request: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", record["port"]), timeout=5) as connection:
+            connection.sendall(request)
+            return connection.recv(4096)
+    # a wrong key is refused at once, though the client announced a gigabyte it never sends
+    assert raw(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 1000000000\r\n\r\n"
+               ).startswith(b"HTTP/1.1 401")
+    key = record["key"].encode()
+    assert raw(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+               b"\r\nContent-Length: 1000000000\r\n\r\n").startswith(b"HTTP/1.1 413")
+
+    backend, body = LocalBackend(lab["state"]), lab["request"].read_bytes()
+    with ThreadPoolExecutor(32) as pool:  # 32 clients at once: every request answered, none reset
+        statuses = list(pool.map(lambda _: backend.invoke("guarded", body, None, record["key"], 30)[0], range(320)))
+    assert statuses == [200] * 320
+    assert stat.S_IMODE((lab["state"] / "endpoints/guarded/requests.jsonl").stat().st_mode) == 0o600

@@ -4,11 +4,13 @@ Under the state folder:
   mlflow.db                  the MLflow model registry (sqlite)
   models/<name>/<hash>/      each registered version's files (the registry's source)
   endpoints/<endpoint>/endpoint.json
-                             port, key, traffic, and each deployment's port, PID and model
+                             port, key, traffic, mirror, and each deployment's socket, PID and model
   endpoints/<endpoint>/<deployment>/
                              what the deployment's inference server runs from, and its log
-Each endpoint is a router process (its stable scoring URI) in front of one Azure inference server
-process per deployment, all bound to 127.0.0.1 and started detached, so later steps and jobs find them.
+Each endpoint is a router process (its stable scoring URI on 127.0.0.1, checking the key) in front of one
+Azure inference server process per deployment, each on a unix socket in a folder of this user's alone
+(processes.socket_path), so that only the router reaches them; all started detached, so later steps and
+jobs find them. The state folder and its files are private to the user (0700, 0600).
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ SERVER_ENVIRONMENT = re.compile(r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|T
                                 r"OPENBLAS_NUM_THREADS|LC_[A-Z]+)$")
 
 
-def server_marker(port: int) -> str:
+def server_marker(deployment: dict) -> str:
     """What only this deployment's server has on its command line (a reused PID will not match)."""
-    return f"127.0.0.1:{port}"
+    return f"unix:{deployment['socket']}" if "socket" in deployment else f"127.0.0.1:{deployment['port']}"
 
 
 class LocalBackend:
@@ -54,6 +56,12 @@ class LocalBackend:
         self.tracking_uri = f"sqlite:///{state / 'mlflow.db'}"  # runs and registry, one store
         self._client = None
 
+    def make_state(self) -> None:
+        """The state folder, private to this user: it holds endpoint keys and what the endpoints served."""
+        self.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.state.stat().st_mode & 0o077:
+            self.state.chmod(0o700)
+
     # -- the registry ------------------------------------------------------------------------------
 
     @property
@@ -62,7 +70,7 @@ class LocalBackend:
             os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             from mlflow import MlflowClient
 
-            self.state.mkdir(parents=True, exist_ok=True)
+            self.make_state()
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
@@ -121,7 +129,7 @@ class LocalBackend:
     @contextlib.contextmanager
     def lock(self):
         """One change at a time to this state folder, across processes."""
-        self.state.mkdir(parents=True, exist_ok=True)
+        self.make_state()
         with open(self.state / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
@@ -195,20 +203,21 @@ class LocalBackend:
             else:
                 code.mkdir(parents=True)
                 script = Path(shutil.copy2(SCORER, code / "score.py"))
-            port, log = processes.free_port(), folder / "server.log"
+            sock, log = processes.socket_path(str(self.state), spec.endpoint, spec.name), folder / "server.log"
+            sock.unlink(missing_ok=True)  # a stale socket of a server that is gone
             env = self._child_env(AZUREML_MODEL_DIR=spec.model.path, AZUREML_ENTRY_SCRIPT=str(script),
                                   PYTHONPATH=str(code))
-            server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
+            server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"unix:{sock}",
                                       "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
                                       SERVER], log, code, env)
-            if not processes.wait_healthy(f"http://127.0.0.1:{port}/", server, START_TIMEOUT):
-                processes.stop(server.pid, server_marker(port))
+            if not processes.wait_healthy(f"unix:{sock}", server, START_TIMEOUT):
+                processes.stop(server.pid, f"unix:{sock}")
                 details = processes.tail(log)
                 shutil.rmtree(folder, ignore_errors=True)
                 raise ActionError("Deployment failed", f"the inference server for {spec.model.uri} did not become "
                                   f"healthy in {START_TIMEOUT:.0f} s; nothing was deployed and traffic is unchanged. "
                                   f"Its log ends with:\n{details}")
-            record["deployments"][spec.name] = {"port": port, "pid": server.pid, "model": spec.model.uri,
+            record["deployments"][spec.name] = {"socket": str(sock), "pid": server.pid, "model": spec.model.uri,
                                                 "instance_count": spec.instance_count,
                                                 "instance_type": spec.instance_type or "local"}
             record["traffic"][spec.name] = 0
@@ -235,7 +244,7 @@ class LocalBackend:
         record["traffic"].pop(name, None)
         (record.get("mirror") or {}).pop(name, None)
         if deployment:
-            processes.stop(deployment["pid"], server_marker(deployment["port"]))
+            processes.stop(deployment["pid"], server_marker(deployment))
         shutil.rmtree(self._folder(record["name"]) / name, ignore_errors=True)
 
     def delete_endpoint(self, name: str) -> None:

@@ -1,12 +1,18 @@
 """Background servers that outlive the step, the job and act: started in a session of their own,
-recorded by PID and command line, stopped by process group."""
+recorded by PID and command line, stopped by process group. A deployment's server listens on a unix socket
+in a folder only its user can enter, so that nothing but the endpoint's router (which checks the key)
+reaches it."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import os
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -18,10 +24,34 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def socket_path(*names: str) -> Path:
+    """A unix socket for a server: short (sockets are limited to 108 bytes), in a folder of this user's
+    alone (0700, not a link, owned by this user)."""
+    folder = Path(tempfile.gettempdir()) / f"mlops-actions-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise RuntimeError(f"{folder} is not a private folder of this user's: remove it, and it is made again")
+    return folder / (hashlib.sha256("\0".join(names).encode()).hexdigest()[:20] + ".sock")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a server on a unix socket."""
+
+    def __init__(self, path: str, timeout: float = 120):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
 def start(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start `command` detached (its own session, so a step's end does not hang it up)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
         return subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -58,18 +88,30 @@ def stop(pid: int | None, marker: str, grace: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def healthy(url: str) -> bool:
+    """Whether the server at `url` (http://... or unix:/path) answers GET / with 200."""
+    try:
+        if url.startswith("unix:"):
+            connection = UnixHTTPConnection(url.removeprefix("unix:"), timeout=2)
+            try:
+                connection.request("GET", "/")
+                return connection.getresponse().status == 200
+            finally:
+                connection.close()
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> bool:
     """Poll `url` until it answers 200, the process ends, or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
+        if healthy(url):
+            return True
         time.sleep(0.1)
     return False
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import http.client
 import json
+import os
 import random
 import sys
 import threading
@@ -23,7 +24,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from mlops_actions.backends.processes import UnixHTTPConnection
+
 FORWARDED = ("Content-Type", "Accept")
+MAX_BODY = 32 << 20  # bytes of a request the router accepts
+CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 PROBE = "mlops-actions-probe"  # the header smoke tests send
 LOGGED_BYTES = 1 << 20  # requests up to this size are kept, with their data, for the monitor
 
@@ -48,7 +53,7 @@ class RequestLog:
                     entry.update(columns=data.get("columns"), rows=data["data"])
             except (ValueError, AttributeError):
                 pass
-        with self.lock, open(self.path, "a") as out:
+        with self.lock, os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as out:
             out.write(json.dumps(entry) + "\n")
 
 
@@ -86,8 +91,11 @@ def mirror_of(record: dict) -> str | None:
     return None
 
 
-def forward(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
-    upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    """Send a request to a deployment's server: on its unix socket (or, in a record an older version wrote,
+    its port)."""
+    upstream = UnixHTTPConnection(deployment["socket"]) if "socket" in deployment else \
+        http.client.HTTPConnection("127.0.0.1", deployment["port"], timeout=120)
     try:
         upstream.request("POST", "/score", body=body, headers=headers)
         response = upstream.getresponse()
@@ -100,6 +108,7 @@ def handler_for(record: Record, log: RequestLog):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes: do not wait for an ACK between them
+        timeout = CLIENT_TIMEOUT  # a client that stops sending is dropped, not waited for
 
         def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
@@ -119,13 +128,20 @@ def handler_for(record: Record, log: RequestLog):
                 self.error(404, f"no route {self.path}")
 
         def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             data = record.get()
-            given = self.headers.get("Authorization", "")
+            given = self.headers.get("Authorization", "")  # the key first: a stranger's body is never read
             if not hmac.compare_digest(given.encode(), f"Bearer {data.get('key', '')}".encode()):
+                self.close_connection = True
                 return self.error(401, "missing or wrong key: send Authorization: Bearer <endpoint key>")
             if self.path.split("?")[0] != "/score":
+                self.close_connection = True
                 return self.error(404, f"no route {self.path}; POST /score")
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit() or int(length) > MAX_BODY:
+                self.close_connection = True
+                return self.error(413 if length.isdigit() else 411, f"send a Content-Length of at most {MAX_BODY} "
+                                  "bytes")
+            body = self.rfile.read(int(length))
             asked = self.headers.get("azureml-model-deployment")
             name, why = choose(data, asked)
             if name is None:
@@ -136,7 +152,7 @@ def handler_for(record: Record, log: RequestLog):
             if mirror:
                 threading.Thread(target=self.mirror, args=(data, mirror, body, headers, probe), daemon=True).start()
             try:
-                status, answer, content_type = forward(data["deployments"][name]["port"], body, headers)
+                status, answer, content_type = forward(data["deployments"][name], body, headers)
             except OSError as exc:
                 log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
@@ -146,7 +162,7 @@ def handler_for(record: Record, log: RequestLog):
         def mirror(self, data: dict, name: str, body: bytes, headers: dict[str, str], probe: bool) -> None:
             started = time.perf_counter()
             try:
-                status = forward(data["deployments"][name]["port"], body, headers)[0]
+                status = forward(data["deployments"][name], body, headers)[0]
             except OSError:
                 status = 502
             log.add(name, status, (time.perf_counter() - started) * 1000, body, probe, mirrored=True)
@@ -161,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     [path] = argv if argv is not None else sys.argv[1:]
     record = Record(Path(path))
     log = RequestLog(Path(path).with_name("requests.jsonl"))
+    ThreadingHTTPServer.request_queue_size = 256  # connections waiting to be accepted under load
     server = ThreadingHTTPServer(("127.0.0.1", record.get()["port"]), handler_for(record, log))
     server.daemon_threads = True
     server.serve_forever()
