@@ -241,3 +241,30 @@ def test_training_on_compute_needs_the_azureml_backend(tmp_path):
         "  path: outputs/model\n", "  path: outputs/model\n  compute: cpu-cluster\n  train-environment: azureml:t:1\n"))
     with pytest.raises(ConfigError, match="model.compute .*training on Azure ML compute needs backend azureml"):
         run_generate(config)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                                                     for p, c in zip("abcdefgh", "bcdefghi")),
+     "more than 50 aliases"),
+    ("model:\n" + "".join("  " * depth + "x:\n" for depth in range(1, 40)) + "  " * 40 + "x: 1\n",
+     "nested more than 20 levels deep"),
+    ("model: {name: m, train: \"python train.py\\n::error::forged\", path: m}\n",
+     "model.train: 'python train.py\\n::error::forged' has a control character or a line break"),
+    ("smoke-test: {request: r.json, max-p95-ms: .nan}\n", "smoke-test.max-p95-ms: nan is not a number"),
+    ("# " + "x" * (300 << 10) + "\n", "more than a config needs"),
+])
+def test_a_hostile_config_is_refused_before_anything_is_rendered(tmp_path, text, message):
+    config = tmp_path / "mlops.yml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as caught:  # before the document is expanded, validated or rendered
+        run_generate(config)
+    assert message in str(caught.value) and not (tmp_path / ".github").exists()
+
+
+def test_one_endpoint_for_two_environments_is_refused(tmp_path):
+    config = tmp_path / "mlops.yml"
+    config.write_text((GOLDEN / "local" / "mlops.yml").read_text().replace("endpoint: diabetes-production",
+                                                                           "endpoint: diabetes-staging"))
+    with pytest.raises(ConfigError, match="diabetes-staging is the endpoint of more than one environment"):
+        run_generate(config)

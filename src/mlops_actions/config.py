@@ -1,7 +1,10 @@
 """mlops.yml: the project's config, validated against templates/mlops.schema.json.
 
 Every error names the key path, the line, what was found and what is expected; an unknown key gets a
-did-you-mean.
+did-you-mean. A pull request can change mlops.yml, so before anything is rendered from it the file is held
+to limits that a parser cannot be made to work around: its size and its aliases and nesting before it is
+parsed; no control characters, trailing newlines, NaN or infinities in its values; one endpoint per
+environment.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
+import re
 from pathlib import Path
 
 from mlops_actions.github import ActionError
@@ -18,12 +23,54 @@ from mlops_actions.github import ActionError
 CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEMPLATES = CHECKOUT_TEMPLATES if CHECKOUT_TEMPLATES.is_dir() else Path(__file__).resolve().parent / "templates"
 SCHEMA = TEMPLATES / "mlops.schema.json"
+MAX_BYTES = 256 << 10
+MAX_ALIASES = 50  # a YAML alias bomb expands a few lines into billions of values
+MAX_DEPTH = 20
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 class ConfigError(ActionError):
     def __init__(self, path: Path, problems: list[str]):
         self.problems = problems
         super().__init__("Invalid mlops.yml", f"{path}: " + "\n".join(problems))
+
+
+def safe_load(text: str):
+    """yaml.safe_load with at most MAX_ALIASES aliases and MAX_DEPTH levels of nesting."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        aliases = depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_ALIASES:
+                    raise ValueError(f"more than {MAX_ALIASES} aliases (*name): an alias bomb, or not a config")
+            Loader.depth += 1
+            try:
+                if Loader.depth > MAX_DEPTH:
+                    raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+                return super().compose_node(parent, index)
+            finally:
+                Loader.depth -= 1
+
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
+
+
+def unsafe_values(value, path: tuple = ()) -> list[str]:
+    """Values no workflow should get: control characters or a trailing newline in a string, NaN or infinity."""
+    where = ".".join(map(str, path)) or "(top level)"
+    if isinstance(value, dict):
+        return [problem for key, item in value.items() for problem in unsafe_values(item, path + (key,))]
+    if isinstance(value, list):
+        return [problem for index, item in enumerate(value) for problem in unsafe_values(item, path + (index,))]
+    if isinstance(value, str) and CONTROL.search(value):
+        return [f"{where}: {value[:60]!r} has a control character or a line break (a folded `>-` scalar keeps a long "
+                "value on one line)"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where}: {value} is not a number a workflow can use"]
+    return []
 
 
 def schema() -> dict:
@@ -110,15 +157,22 @@ def load(path: Path) -> dict:
 
     if not path.is_file():
         raise ConfigError(path, ["no such file. Fix: run `mlops-actions init` to write a starter mlops.yml"])
-    text = path.read_text()
+    if path.stat().st_size > MAX_BYTES:
+        raise ConfigError(path, [f"{path.stat().st_size} bytes, more than a config needs ({MAX_BYTES})"])
+    text = path.read_text(errors="replace")
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(path, [f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]) from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(path, [f"not a config: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(path, ["the file must be a YAML mapping of keys (library, model, environments, ...)"])
+    unsafe = unsafe_values(data)
+    if unsafe:
+        raise ConfigError(path, unsafe)
     rules = schema()
     validator = jsonschema.Draft202012Validator(rules)
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
@@ -135,6 +189,11 @@ def load(path: Path) -> dict:
                         "(learn.microsoft.com/azure/machine-learning/how-to-collect-production-data); without it the "
                         "model monitor has nothing to compare. Fix: log inputs with the Collector in the scoring "
                         "script and set monitor.collector: true, or leave monitor out")
+    endpoints = [environment["endpoint"] for environment in data.get("environments", {}).values()
+                 if isinstance(environment, dict) and "endpoint" in environment]
+    if not problems and len(set(endpoints)) < len(endpoints):
+        problems.append(f"environments: {', '.join(sorted({e for e in endpoints if endpoints.count(e) > 1}))} is the "
+                        "endpoint of more than one environment; staging and production each need their own")
     if not problems and data["backend"] == "local" and data["model"].get("compute"):
         problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
                         "backend azureml; with the local backend the training runs on the runner")
