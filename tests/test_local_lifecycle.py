@@ -363,3 +363,48 @@ def test_the_router_is_the_only_way_in_and_refuses_before_reading(lab, runner):
         statuses = list(pool.map(lambda _: backend.invoke("guarded", body, None, record["key"], 30)[0], range(320)))
     assert statuses == [200] * 320
     assert stat.S_IMODE((lab["state"] / "endpoints/guarded/requests.jsonl").stat().st_mode) == 0o600
+
+
+def test_two_deploys_to_one_endpoint_at_once_take_turns(lab, runner):
+    import subprocess
+    import sys
+
+    def deploy_in_a_process(version):
+        return subprocess.Popen([sys.executable, "-m", "mlops_actions", "deploy-endpoint", "--endpoint-name", "racing",
+                                 "--model-name", "diabetes", "--model-version", version, "--state-dir",
+                                 str(lab["state"])], cwd=runner.workspace, stdout=subprocess.PIPE, text=True,
+                                env={k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")})
+    first, second = deploy_in_a_process("1"), deploy_in_a_process("2")
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    names = sorted(re.search(r"output deployment-name: (\w+)", out)[1] for out in outputs)
+    assert names == ["blue", "green"]  # the second deployed beside the first, not over it
+    endpoint = LocalBackend(lab["state"]).get_endpoint("racing")
+    assert sorted(endpoint.deployments) == ["blue", "green"] and sorted(endpoint.traffic.values()) == [0, 100]
+
+
+def test_registrations_at_once_on_a_new_state_folder_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    state = tmp_path / "new-state"
+    folders = [models.mlflow_model(tmp_path / f"m{i}", float(i + 1)) for i in range(4)]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    processes_ = [subprocess.Popen([sys.executable, "-m", "mlops_actions", "register-model", "--model-name",
+                                    "same" if i % 2 else f"m{i}", "--model-path", str(folder), "--state-dir",
+                                    str(state)], cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True) for i, folder in enumerate(folders)]
+    outputs = [process.communicate(timeout=300)[0] for process in processes_]
+    assert [process.returncode for process in processes_] == [0] * 4, outputs[0][-3000:]
+    versions = LocalBackend(state).client.search_model_versions("name='same'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]  # unique versions for one name
+
+
+def test_a_registry_deleted_under_a_live_state_is_an_error_not_a_new_one(tmp_path):
+    state = tmp_path / "state"
+    LocalBackend(state).register_model("m", models.mlflow_model(tmp_path / "m", 1.0), "mlflow_model", "", {}, {},
+                                       "hash")
+    (state / "mlflow.db").unlink()
+    with pytest.raises(ActionError, match="mlflow.db is gone while .* still has models or endpoints"):
+        LocalBackend(state).get_model("m", "1")
+    assert not (state / "mlflow.db").exists()

@@ -132,20 +132,9 @@ def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpo
         github.markdown_table(["", ""], rows)
 
 
-def run(inputs: Inputs) -> int:
-    environment.require(inputs["backend"])  # before plan(): it reads YAML files
-    spec, version, traffic = plan(inputs)
-    backend = backends.connect(inputs)
-    spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
-    if spec.model.type == "custom_model" and not spec.code_path:
-        raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
-                           "give the code-path and scoring-script (init/run) that serve it")
-    if spec.collect_data and spec.model.type == "custom_model":
-        github.warning("collect-data on a custom_model collects only what its scoring script logs with "
-                       "azureml-ai-monitoring's Collector (learn.microsoft.com/azure/machine-learning/"
-                       "how-to-collect-production-data); an MLflow model's inputs and outputs are collected as they "
-                       "are.", title="Data collection")
-
+def deploy(backend, spec: DeploymentSpec, traffic: int) -> str | None:
+    """Create or update the endpoint, deploy beside its live deployment, and set the traffic; returns the
+    deployment that was live before."""
     with github.group(f"Endpoint {spec.endpoint}"):
         endpoint = backend.ensure_endpoint(spec.endpoint, spec.endpoint_file)
     previous = endpoint.live
@@ -165,6 +154,25 @@ def run(inputs: Inputs) -> int:
     elif spec.mirror_percent:
         live = {name: share for name, share in endpoint.traffic.items() if share}
         backend.set_traffic(spec.endpoint, live, {spec.name: spec.mirror_percent})
+    return previous
+
+
+def run(inputs: Inputs) -> int:
+    environment.require(inputs["backend"])  # before plan(): it reads YAML files
+    spec, version, traffic = plan(inputs)
+    backend = backends.connect(inputs)
+    spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
+    if spec.model.type == "custom_model" and not spec.code_path:
+        raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
+                           "give the code-path and scoring-script (init/run) that serve it")
+    if spec.collect_data and spec.model.type == "custom_model":
+        github.warning("collect-data on a custom_model collects only what its scoring script logs with "
+                       "azureml-ai-monitoring's Collector (learn.microsoft.com/azure/machine-learning/"
+                       "how-to-collect-production-data); an MLflow model's inputs and outputs are collected as they "
+                       "are.", title="Data collection")
+
+    with backend.deploying(spec.endpoint):  # one deploy at a time per endpoint: never two on the same slot
+        previous = deploy(backend, spec, traffic)
     endpoint = backend.get_endpoint(spec.endpoint)
     print(f"Deployed {spec.model.uri} to {spec.endpoint}/{spec.name}; traffic: {endpoint.traffic}")
     github.add_summary(summary(spec, previous, endpoint))

@@ -5,7 +5,8 @@
 - azureml: an Azure Machine Learning workspace, through azure-ai-ml.
 
 The model actions (register-model, deploy-endpoint, shift-traffic, smoke-test) only talk to a Backend.
-Its endpoint methods: get_endpoint, ensure_endpoint, create_deployment (at 0%), set_traffic(endpoint,
+Its endpoint methods: deploying(endpoint) (held around a deploy), get_endpoint, ensure_endpoint,
+create_deployment (at 0%), set_traffic(endpoint,
 traffic, mirror=None: kept, less any deployment given live traffic), delete_deployment (its mirrored
 traffic first), key, invoke.
 """

@@ -71,7 +71,17 @@ class LocalBackend:
             from mlflow import MlflowClient
 
             self.make_state()
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            database = self.state / "mlflow.db"
+            if not database.exists() and any((self.state / part).exists() for part in ("models", "endpoints")):
+                raise ActionError("Registry missing", f"{database} is gone while {self.state} still has models or "
+                                  "endpoints: a new registry would give new models the version numbers of the old "
+                                  "ones. Fix: restore mlflow.db, or use a new state-dir (and stop the old endpoints "
+                                  "with `mlops-actions endpoints --stop all`).")
+            with open(self.state / ".registry.lock", "w") as handle:  # one process creates the schema
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                client.search_registered_models(max_results=1)  # the database is created or migrated by now
+            self._client = client
         return self._client
 
     def _version(self, found) -> ModelVersion:
@@ -131,6 +141,15 @@ class LocalBackend:
         """One change at a time to this state folder, across processes."""
         self.make_state()
         with open(self.state / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    @contextlib.contextmanager
+    def deploying(self, endpoint: str):
+        """One deploy at a time to an endpoint, across processes: a second waits, then deploys beside what the
+        first left live."""
+        self.make_state()
+        with open(self.state / f".deploy-{endpoint}.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
