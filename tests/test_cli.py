@@ -84,3 +84,14 @@ def test_a_command_module_is_imported_only_when_it_runs():
     code = "import sys, mlops_actions.cli; print(sorted(m for m in sys.modules if m.startswith('mlops_actions')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "mlops_actions.lint" not in result.stdout and "mlops_actions.unit_test" not in result.stdout
+
+
+def test_an_unexpected_exception_is_a_bug_report_with_exit_code_3(monkeypatch, capsys):
+    from mlops_actions import cli, lint
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setattr(lint, "run", lambda inputs: {}["a key that is not there"])
+    assert cli.main(["lint"]) == 3  # not 1, which says a check failed
+    out = capsys.readouterr().out
+    assert "::group::Traceback" in out and "KeyError" in out
+    assert "::error title=Bug in mlops-actions::mlops-actions lint stopped on an unexpected KeyError" in out

@@ -226,7 +226,8 @@ def test_a_deployment_that_cannot_start_leaves_nothing_behind(lab, runner):
     call(deploy, lab, **{"endpoint-name": "nostart", "model-name": "diabetes", "model-version": "1"})
     model, code = models.custom_model(lab["folder"] / "crash", "return []", "raise RuntimeError('no weights')")
     call(register, lab, **{"model-name": "crash", "model-path": str(model), "model-type": "custom_model"})
-    with pytest.raises(ActionError, match="did not become healthy.*nothing was deployed and traffic is unchanged"):
+    with pytest.raises(ActionError, match="exited with code 3 after [0-9.]+ s; nothing was deployed and traffic is "
+                                          "unchanged"):
         call(deploy, lab, **{"endpoint-name": "nostart", "model-name": "crash", "code-path": str(code),
                              "scoring-script": "score.py"})
     endpoint = LocalBackend(lab["state"]).get_endpoint("nostart")
@@ -255,7 +256,7 @@ def test_a_failed_redeploy_under_a_used_name_leaves_a_true_record(lab, runner):
     call(deploy, lab, **{"endpoint-name": "redeploy", "model-name": "diabetes", "model-version": "2"})
     model, code = models.custom_model(lab["folder"] / "crash2", "return []", "raise RuntimeError('no weights')")
     call(register, lab, **{"model-name": "crash2", "model-path": str(model), "model-type": "custom_model"})
-    with pytest.raises(ActionError, match="did not become healthy"):
+    with pytest.raises(ActionError, match="exited with code [0-9]+ after"):
         call(deploy, lab, **{"endpoint-name": "redeploy", "model-name": "crash2", "deployment-name": "green",
                              "code-path": str(code), "scoring-script": "score.py"})
     assert list(LocalBackend(lab["state"]).get_endpoint("redeploy").deployments) == ["blue"]
@@ -408,3 +409,32 @@ def test_a_registry_deleted_under_a_live_state_is_an_error_not_a_new_one(tmp_pat
     with pytest.raises(ActionError, match="mlflow.db is gone while .* still has models or endpoints"):
         LocalBackend(state).get_model("m", "1")
     assert not (state / "mlflow.db").exists()
+
+
+def test_a_cancelled_deploy_stops_the_server_it_started_and_leaves_no_record(lab, runner):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = runner.workspace / "slow"
+    model, code = models.custom_model(slow, "return [0]", init_body="import time; time.sleep(60)")
+    assert call(register, lab, **{"model-name": "slow", "model-path": str(model), "model-type": "custom_model"}) == 0
+    deploying = subprocess.Popen([sys.executable, "-m", "mlops_actions", "deploy-endpoint", "--endpoint-name",
+                                  "cancelled", "--model-name", "slow", "--code-path", str(code), "--scoring-script",
+                                  "score.py", "--state-dir", str(lab["state"])], cwd=runner.workspace,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 env={k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")})
+    record_file = lab["state"] / "endpoints/cancelled/endpoint.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the server is started and recorded
+        record = json.loads(record_file.read_text()) if record_file.exists() else {}
+        if record.get("deployments", {}).get("blue", {}).get("state") == "starting":
+            break
+        time.sleep(0.1)
+    server = record["deployments"]["blue"]
+    deploying.send_signal(signal.SIGTERM)  # what a cancelled job gets
+    out = deploying.communicate(timeout=60)[0]
+    assert deploying.returncode == 130 and "was interrupted; what it had started was stopped" in out
+    assert not processes.alive(server["pid"], server_marker(server))
+    assert json.loads(record_file.read_text())["deployments"] == {}

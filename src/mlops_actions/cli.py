@@ -2,14 +2,18 @@
 
 Each command's inputs come from `--flags`, else from the INPUT_* variables its action sets, else from
 their defaults. A command's module is imported only when that command runs, so start-up stays fast.
-Exit codes: 0 passed, 1 the check failed, 2 bad input or the tool could not run.
+Exit codes: 0 passed, 1 the check failed, 2 bad input or the tool could not run, 3 a bug in mlops-actions
+(an unexpected exception: one annotation saying so, the traceback in a log group), 130 interrupted (Ctrl-C,
+or a cancelled job's SIGTERM: what was being started is stopped first).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import traceback
 
 from mlops_actions import __version__, github
 from mlops_actions.inputs import Inputs
@@ -58,8 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     github.track_stdout()
     job = importlib.import_module(f"mlops_actions.{COMMANDS[args.command][0]}")
     flags = vars(command_parser(args.command, job).parse_args(args.options))
+    signal.signal(signal.SIGTERM, interrupted)  # a cancelled job: clean up as after Ctrl-C
     try:
         return job.run(Inputs.read(job.INPUTS, flags))
     except github.ActionError as exc:
         exc.report()
         return 2
+    except KeyboardInterrupt:
+        github.end_line()
+        github.warning(f"mlops-actions {args.command} was interrupted; what it had started was stopped.",
+                       title="Interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug, and says so
+        github.end_line()
+        with github.group("Traceback"):
+            traceback.print_exc(file=sys.stdout)
+        github.error(f"mlops-actions {args.command} stopped on an unexpected {type(exc).__name__}: {exc}. This is a "
+                     "bug in mlops-actions: please report it with the traceback above.", title="Bug in mlops-actions")
+        return 3
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt

@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -229,17 +230,28 @@ class LocalBackend:
             server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"unix:{sock}",
                                       "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
                                       SERVER], log, code, env)
-            if not processes.wait_healthy(f"unix:{sock}", server, START_TIMEOUT):
-                processes.stop(server.pid, f"unix:{sock}")
-                details = processes.tail(log)
-                shutil.rmtree(folder, ignore_errors=True)
-                raise ActionError("Deployment failed", f"the inference server for {spec.model.uri} did not become "
-                                  f"healthy in {START_TIMEOUT:.0f} s; nothing was deployed and traffic is unchanged. "
-                                  f"Its log ends with:\n{details}")
+            started = time.monotonic()
             record["deployments"][spec.name] = {"socket": str(sock), "pid": server.pid, "model": spec.model.uri,
                                                 "instance_count": spec.instance_count,
-                                                "instance_type": spec.instance_type or "local"}
+                                                "instance_type": spec.instance_type or "local", "state": "starting"}
             record["traffic"][spec.name] = 0
+            self._write(record)  # recorded before it is waited for: `endpoints --stop` finds what an interrupted
+            try:  # deploy left, and an interruption here stops it at once
+                healthy = processes.wait_healthy(f"unix:{sock}", server, START_TIMEOUT)
+            except BaseException:
+                self._remove(record, spec.name)
+                self._write(record)
+                raise
+            if not healthy:
+                ended = server.poll()
+                how = f"exited with code {ended} after {time.monotonic() - started:.1f} s" if ended is not None \
+                    else f"did not answer within {START_TIMEOUT:.0f} s"
+                details = processes.tail(log)
+                self._remove(record, spec.name)
+                self._write(record)
+                raise ActionError("Deployment failed", f"the inference server for {spec.model.uri} {how}; nothing "
+                                  f"was deployed and traffic is unchanged. Its log ends with:\n{details}")
+            record["deployments"][spec.name]["state"] = "ready"
             self._write(record)
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
