@@ -438,3 +438,49 @@ def test_a_cancelled_deploy_stops_the_server_it_started_and_leaves_no_record(lab
     assert deploying.returncode == 130 and "was interrupted; what it had started was stopped" in out
     assert not processes.alive(server["pid"], server_marker(server))
     assert json.loads(record_file.read_text())["deployments"] == {}
+
+
+def test_a_dead_router_is_started_again_and_a_corrupt_record_can_still_be_stopped(lab, runner):
+    import signal
+    import time
+
+    from mlops_actions import endpoints
+
+    call(deploy, lab, **{"endpoint-name": "fragile", "model-name": "diabetes", "model-version": "1"})
+    record_file = lab["state"] / "endpoints/fragile/endpoint.json"
+    record = json.loads(record_file.read_text())
+    os.kill(record["router_pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert call(traffic, lab, **{"endpoint-name": "fragile", "traffic": "blue"}) == 0  # detected, restarted
+    backend = LocalBackend(lab["state"])
+    assert backend.invoke("fragile", lab["request"].read_bytes(), None, record["key"], 10)[0] == 200
+
+    record_file.write_text('{"name": "fragile", "tru')  # a disk that filled mid-write
+    with pytest.raises(ActionError, match="endpoint.json cannot be read .*endpoints --stop fragile"):
+        call(traffic, lab, **{"endpoint-name": "fragile", "traffic": "blue"})
+    server = record["deployments"]["blue"]
+    assert call(endpoints, lab, stop="fragile") == 0
+    deadline = time.monotonic() + 10
+    while processes.alive(server["pid"], server_marker(server)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes.alive(server["pid"], server_marker(server)) and not record_file.exists()
+
+
+def test_the_request_log_rotates_and_a_log_that_cannot_be_written_costs_a_warning(tmp_path, capsys):
+    from mlops_actions.backends.router import RequestLog
+    from mlops_actions.monitor import served
+
+    log = RequestLog(tmp_path / "requests.jsonl", rotate_bytes=600)
+    body = json.dumps({"input_data": {"columns": ["a"], "index": [0], "data": [[1]]}}).encode()
+    for _ in range(10):
+        log.add("blue", 200, 1.0, body, False)
+    assert (tmp_path / "requests.jsonl.1").is_file() and (tmp_path / "requests.jsonl").stat().st_size <= 600
+    with open(tmp_path / "requests.jsonl", "a") as out:
+        out.write('{"time": 1, "dep')  # cut off mid-line
+    entries, rows = served(tmp_path / "requests.jsonl", 0)
+    assert len(entries) == len(rows) >= 4 and "not request entries and were skipped" in capsys.readouterr().out
+    blocked = RequestLog(tmp_path / "a-folder")
+    (tmp_path / "a-folder").mkdir()  # cannot be opened as a file: like a read-only or full disk
+    blocked.add("blue", 200, 1.0, body, False)
+    blocked.add("blue", 200, 1.0, body, False)
+    assert capsys.readouterr().err.count("cannot write") == 1

@@ -27,7 +27,12 @@ def run(inputs: Inputs) -> int:
         names = backend.endpoints()
     rows = []
     for name in names:
-        endpoint = backend.get_endpoint(name)
+        try:
+            endpoint = backend.ensure_endpoint(name)  # a router that died is started again
+        except github.ActionError as error:
+            github.warning(str(error), title=error.title)
+            rows.append([f"`{name}`", "-", f"unreadable: `mlops-actions endpoints --stop {name}`"])
+            continue
         rows.append([f"`{name}`", endpoint.scoring_uri,
                      ", ".join(f"{d} ({endpoint.deployments[d]}) {share}%" for d, share in endpoint.traffic.items())])
     github.add_summary(f"### Local endpoints in {backend.state}\n\n" + (

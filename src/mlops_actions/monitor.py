@@ -72,13 +72,33 @@ def psi(expected, actual) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def logged(log: Path):
+    """The entries of the request log and of its rotated predecessor, read a line at a time; a line that is
+    not an entry (a disk that filled mid-write) is skipped with one warning."""
+    bad = 0
+    for path in (log.with_name(log.name + ".1"), log):
+        if not path.is_file():
+            continue
+        with open(path, errors="replace") as lines:
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and isinstance(entry.get("time"), (int, float)):
+                        yield entry
+                        continue
+                except ValueError:
+                    pass
+                bad += 1
+    if bad:
+        github.warning(f"{bad} line(s) of {log} are not request entries and were skipped.", title="Monitoring")
+
+
 def served(log: Path, since: float) -> tuple[list[dict], "object"]:
     """The logged requests since `since`, and the rows they carried as a DataFrame."""
     import pandas as pd
 
     entries, frames = [], []
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        entry = json.loads(line)
+    for entry in logged(log):
         if entry["time"] < since or entry.get("probe") or entry.get("mirror"):
             continue  # smoke tests and mirrored copies are not the population the endpoint serves
         entries.append(entry)

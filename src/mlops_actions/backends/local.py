@@ -159,7 +159,16 @@ class LocalBackend:
 
     def _read(self, endpoint: str) -> dict | None:
         path = self._folder(endpoint) / "endpoint.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or not {"name", "port", "key", "deployments"} <= set(record):
+                raise ValueError("not an endpoint record")
+            return record
+        except ValueError as error:
+            raise ActionError("Endpoint record corrupt", f"{path} cannot be read ({error}). Fix: `mlops-actions "
+                              f"endpoints --stop {endpoint}` stops what it ran, then deploy it again.") from None
 
     def _write(self, record: dict) -> None:
         path = self._folder(record["name"]) / "endpoint.json"
@@ -256,7 +265,8 @@ class LocalBackend:
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
         """Replace the endpoint's traffic split (deployments left out get 0%) and, when given, its mirrored
-        traffic; a deployment given live traffic is mirrored to no longer."""
+        traffic; a deployment given live traffic is mirrored to no longer. A router that died is restarted."""
+        self.ensure_endpoint(endpoint)
         with self.lock():
             record = self._read(endpoint)
             record["traffic"] = {name: traffic.get(name, 0) for name in record["deployments"]}
@@ -279,9 +289,15 @@ class LocalBackend:
         shutil.rmtree(self._folder(record["name"]) / name, ignore_errors=True)
 
     def delete_endpoint(self, name: str) -> None:
-        """Stop the endpoint's servers and forget it."""
+        """Stop the endpoint's servers and forget it (with a corrupt record: every process that runs from its
+        folder)."""
         with self.lock():
-            record = self._read(name)
+            try:
+                record = self._read(name)
+            except ActionError:
+                processes.stop_all_under(self._folder(name))
+                shutil.rmtree(self._folder(name), ignore_errors=True)
+                return
             if not record:
                 return
             for deployment in list(record["deployments"]):

@@ -104,6 +104,28 @@ def healthy(url: str) -> bool:
         return False
 
 
+def stop_all_under(folder: Path) -> list[int]:
+    """Stop every process of this user's that runs from `folder` (its working directory is in it, or its
+    command line names it): what a record that can no longer be read had started."""
+    folder = folder.resolve()
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == folder or cwd.is_relative_to(folder) or str(folder) in command_line:
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped.append(int(entry.name))
+            except OSError:
+                pass
+    return stopped
+
+
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> bool:
     """Poll `url` until it answers 200, the process ends, or `timeout` passes."""
     deadline = time.monotonic() + timeout

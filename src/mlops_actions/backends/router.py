@@ -31,13 +31,15 @@ MAX_BODY = 32 << 20  # bytes of a request the router accepts
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 PROBE = "mlops-actions-probe"  # the header smoke tests send
 LOGGED_BYTES = 1 << 20  # requests up to this size are kept, with their data, for the monitor
+ROTATE_BYTES = 64 << 20  # requests.jsonl moves to requests.jsonl.1 (the one before is dropped) at this size
 
 
 class RequestLog:
-    """requests.jsonl beside the endpoint's record: one line per scored request."""
+    """requests.jsonl beside the endpoint's record: one line per scored request. A log that cannot be written
+    (a full disk, a read-only folder) costs one warning in the router's log: requests are still answered."""
 
-    def __init__(self, path: Path):
-        self.path, self.lock = path, threading.Lock()
+    def __init__(self, path: Path, rotate_bytes: int = ROTATE_BYTES):
+        self.path, self.lock, self.rotate_bytes, self.warned = path, threading.Lock(), rotate_bytes, False
 
     def add(self, deployment: str, status: int, milliseconds: float, body: bytes, probe: bool,
             mirrored: bool = False) -> None:
@@ -53,8 +55,18 @@ class RequestLog:
                     entry.update(columns=data.get("columns"), rows=data["data"])
             except (ValueError, AttributeError):
                 pass
-        with self.lock, os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as out:
-            out.write(json.dumps(entry) + "\n")
+        line = json.dumps(entry) + "\n"
+        with self.lock:
+            try:
+                if self.path.is_file() and self.path.stat().st_size + len(line) > self.rotate_bytes:
+                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as out:
+                    out.write(line)  # one write of a whole line: a reader never sees half of one
+            except OSError as error:
+                if not self.warned:
+                    self.warned = True
+                    sys.stderr.write(f"router: cannot write {self.path} ({error}): requests are answered but no "
+                                     "longer logged for the monitor\n")
 
 
 class Record:
