@@ -5,6 +5,7 @@ from mlops_actions.inputs import Input, InputError, Inputs
 DECLARED = [
     Input("name", "a name", "x"),
     Input("count", "a count", ""),
+    Input("limit", "a number with a default", "30"),
     Input("switch", "a boolean", "true"),
     Input("mode", "a choice", "fast", choices=("fast", "slow")),
     Input("args", "arguments", ""),
@@ -41,6 +42,17 @@ def test_a_bad_boolean_names_the_input_the_value_and_the_fix():
     assert caught.value.title == "Invalid input: switch"
 
 
+def test_empty_means_the_default_as_for_an_unset_input_on_github():
+    assert read(INPUT_SWITCH="").flag("switch") is True
+    assert read(INPUT_LIMIT=" ").number("limit", low=1, integer=True) == 30
+    assert read(INPUT_COUNT="").number("count") is None
+
+
+def test_a_nul_in_any_value_is_refused_on_read():
+    with pytest.raises(InputError, match="input 'args' is .*: contains a NUL character. Fix: remove it"):
+        read({"args": "a\0b"})
+
+
 def test_unknown_choice_is_refused_on_read():
     with pytest.raises(InputError, match="input 'mode' is 'medium': not one of fast, slow"):
         read(INPUT_MODE="medium")
@@ -59,6 +71,9 @@ def test_numbers_and_their_bounds():
     for endless in ("inf", "nan", "-inf"):
         with pytest.raises(InputError, match="not a number"):
             read(INPUT_COUNT=endless).number("count", low=0)
+    for foreign in ("\u0661\u0660", "\uff11\uff10"):  # Arabic-Indic and full-width 10
+        with pytest.raises(InputError, match="not a whole number"):
+            read(INPUT_COUNT=foreign).number("count", integer=True)
 
 
 def test_arguments_split_like_a_shell_without_running_anything():
@@ -75,6 +90,8 @@ def test_paths_must_exist(tmp_path):
         inputs.paths("name", tmp_path)
     assert "missing, other does not exist" in str(caught.value)
     assert read(INPUT_NAME="src").paths("name", tmp_path) == ["src"]
+    with pytest.raises(InputError, match="not a usable path"):
+        read(INPUT_NAME="x" * 256).paths("name", tmp_path)
 
 
 def test_directory_must_be_a_folder(tmp_path):

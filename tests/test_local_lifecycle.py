@@ -484,3 +484,10 @@ def test_the_request_log_rotates_and_a_log_that_cannot_be_written_costs_a_warnin
     blocked.add("blue", 200, 1.0, body, False)
     blocked.add("blue", 200, 1.0, body, False)
     assert capsys.readouterr().err.count("cannot write") == 1
+
+
+def test_a_state_folder_whose_path_holds_percent_signs_is_used_as_named(tmp_path):
+    state = tmp_path / "state %0A 100%"  # SQLAlchemy would read %0A as a line break if the URI were not quoted
+    LocalBackend(state).register_model("m", models.mlflow_model(tmp_path / "m", 1.0), "mlflow_model", "", {}, {},
+                                       "hash")
+    assert (state / "mlflow.db").is_file() and LocalBackend(state).get_model("m", "1").version == "1"

@@ -84,3 +84,29 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(endpoint, runne
 def test_bad_thresholds_and_inputs_are_refused(endpoint, runner, flags, message):
     with pytest.raises(InputError, match=message):
         watch(endpoint, runner, **flags)
+
+
+def test_training_data_that_shares_no_column_is_an_error_not_no_drift(endpoint, runner):
+    send(endpoint, 0, requests=5)
+    (endpoint["folder"] / "other.csv").write_text("age,weight\n30,70\n40,80\n")
+    with pytest.raises(InputError, match="'training-data' is 'other.csv': no column in common with what watched "
+                                         "served \\(glucose, bmi\\)"):
+        watch(endpoint, runner, **{"training-data": "other.csv"})
+
+
+def test_a_categorical_column_is_left_out_with_a_notice(endpoint, runner, capsys):
+    send(endpoint, 0, requests=5)
+    training = pd.read_csv(endpoint["folder"] / "training.csv")
+    training.assign(glucose=training.glucose.astype(int).astype(str) + " mg/dL").to_csv(
+        endpoint["folder"] / "labelled.csv", index=False)
+    watch(endpoint, runner, **{"training-data": "labelled.csv", "min-requests": "1"})
+    assert "glucose are not numeric and are not compared for drift" in capsys.readouterr().out
+    assert [row["feature"] for row in json.loads(open(runner.outputs()["report"]).read())["features"]] == ["bmi"]
+
+
+@pytest.mark.parametrize("schedule", ["0 6 * *", "61 6 * * *", "0 6 * * 7", "@daily"])
+def test_an_invalid_cron_schedule_is_refused(endpoint, runner, schedule):
+    with pytest.raises(InputError, match="'schedule' is .*not a cron expression"):
+        watch(endpoint, runner, schedule=schedule, backend="azureml", **{"training-data": "azureml:data:1",
+                                                                         "subscription-id": "s", "resource-group": "r",
+                                                                         "workspace": "w"})

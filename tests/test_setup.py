@@ -1,5 +1,6 @@
 """mlops-actions setup: checks what the workflows need, and creates it with --apply."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,18 @@ from mlops_actions.inputs import Inputs
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+def golden(runner, name: str = "azureml") -> str:
+    """A golden config, copied into the runner's workspace (where a workflow's checkout has it)."""
+    return str(shutil.copy(GOLDEN / name / "mlops.yml", runner.workspace))
+
+
 def call(**flags):
     return setup.run(Inputs.read(setup.INPUTS, flags, environ={}))
 
 
 def test_local_dry_run_reports_the_missing_state_folder_and_apply_creates_it(runner, tmp_path, capsys):
     state = tmp_path / "state"
-    config = str(GOLDEN / "local" / "mlops.yml")
+    config = golden(runner, "local")
     assert call(config=config, **{"state-dir": str(state)}) == 1
     assert not state.exists()  # a dry run changes nothing
     assert f"missing: state folder {state}" in capsys.readouterr().out
@@ -43,7 +49,7 @@ DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 
 def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(workspace, runner, capsys):
     workspace.federate(CLIENT, "repo:contoso/diabetes:environment:staging")
-    config = str(GOLDEN / "azureml" / "mlops.yml")
+    config = golden(runner)
     assert call(config=config, repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
     assert "Workspace: mlw-diabetes (eastus)" in out
@@ -71,18 +77,18 @@ def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(worksp
 
 def test_a_missing_workspace_is_reported_with_its_fix(workspace, runner, capsys):
     workspace.workspace = "another"
-    assert call(config=str(GOLDEN / "azureml" / "mlops.yml")) == 1
+    assert call(config=golden(runner)) == 1
     assert "Fix: az ml workspace create -n mlw-diabetes -g rg-mlops" in capsys.readouterr().out
 
 
-def config_with(tmp_path, **replace) -> str:
+def config_with(runner, **replace) -> str:
     """The golden azureml config with some lines replaced."""
     text = (GOLDEN / "azureml" / "mlops.yml").read_text()
     for old, new in replace.items():
         assert old in text
         text = text.replace(old, new)
-    (tmp_path / "mlops.yml").write_text(text)
-    return str(tmp_path / "mlops.yml")
+    (runner.workspace / "mlops.yml").write_text(text)
+    return str(runner.workspace / "mlops.yml")
 
 
 SUBJECTS = [f"repo:contoso/diabetes:{s}" for s in ("ref:refs/heads/trunk", "environment:staging",
@@ -94,8 +100,8 @@ def test_a_managed_identitys_credentials_are_read_through_arm_with_their_fix(wor
     workspace.managed_identity(managed, "id-github-diabetes")
     workspace.federate(managed, SUBJECTS[1])
     workspace.grant(managed, DATA_SCIENTIST)
-    config = config_with(tmp_path, **{CLIENT: managed, "  compute: cpu-cluster\n": "",
-                                      "  train-environment: azureml:diabetes-train:1\n": ""})
+    config = config_with(runner, **{CLIENT: managed, "  compute: cpu-cluster\n": "",
+                                    "  train-environment: azureml:diabetes-train:1\n": ""})
     assert call(config=config, repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
     assert f"Federated credential staging: {SUBJECTS[1]} (managed identity)" in out
@@ -111,7 +117,7 @@ def test_a_credential_with_the_wrong_audience_or_a_role_on_one_endpoint_is_not_e
         workspace.federate(CLIENT, subject, audiences=("api://AzureADTokenExchange",) if "trunk" in subject
                            else ("https://example.com",))
     workspace.grant(CLIENT, DATA_SCIENTIST, scope=f"{workspace.ws_id}/onlineEndpoints/diabetes-prd")
-    assert call(config=str(GOLDEN / "azureml" / "mlops.yml"), repository="contoso/diabetes") == 1
+    assert call(config=golden(runner), repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
     assert f"Federated credential main: {SUBJECTS[0]} (app registration)" in out
     assert (f"the credential for {SUBJECTS[1]} has issuer https://token.actions.githubusercontent.com and audiences "
@@ -126,13 +132,13 @@ def test_apply_errors_are_clear_errors_not_tracebacks(workspace, runner):
     workspace.fail_next("PUT", r"/computes/cpu-cluster$", 403, body={"error": {
         "code": "AuthorizationFailed", "message": "no write permission on computes"}})
     with pytest.raises(ActionError) as caught:
-        call(config=str(GOLDEN / "azureml" / "mlops.yml"), repository="contoso/diabetes", apply="true")
+        call(config=golden(runner), repository="contoso/diabetes", apply="true")
     assert caught.value.title == "Azure ML refused: creating the compute cluster"
     assert "AuthorizationFailed: no write permission on computes" in str(caught.value)
 
 
 def test_a_client_id_no_identity_has_is_said_so(workspace, runner, capsys, tmp_path):
-    config = config_with(tmp_path, **{CLIENT: "99999999-0000-4000-8000-000000000009"})
+    config = config_with(runner, **{CLIENT: "99999999-0000-4000-8000-000000000009"})
     assert call(config=config, repository="contoso/diabetes") == 1
     assert ("no app registration or user-assigned managed identity has client ID "
             "99999999-0000-4000-8000-000000000009") in capsys.readouterr().out

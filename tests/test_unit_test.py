@@ -163,6 +163,10 @@ def test_coverage_can_be_turned_off(clean, runner):
     ({"paths": "tests/missing_test.py"}, "input 'paths' is 'tests/missing_test.py': tests/missing_test.py does"),
     ({"junit-file": ""}, "input 'junit-file' is '': empty"),
     ({"fail-on-empty": "perhaps"}, "input 'fail-on-empty' is 'perhaps': not a boolean"),
+    ({"min-coverage": "٨٠"}, "input 'min-coverage' is '٨٠': not a number from 0 to 100"),  # not ASCII digits
+    ({"pytest-args": "--collect-only"}, "input 'pytest-args' is '--collect-only': --collect-only makes pytest list "
+     "instead of run the tests"),
+    ({"junit-file": "x/" * 3000}, "not a usable path"),
 ])
 def test_bad_input_is_refused_before_pytest_runs(clean, runner, flags, message):
     with pytest.raises(InputError, match=message.replace("(", "\\(")):
@@ -170,9 +174,12 @@ def test_bad_input_is_refused_before_pytest_runs(clean, runner, flags, message):
     assert not (clean / "test-results").exists()
 
 
-def test_pytest_that_cannot_run_is_an_error_not_a_pass(clean, runner):
-    with pytest.raises(github.ActionError, match="pytest exited with 4 and wrote no report"):
-        run(**{"working-directory": "clean", "pytest-args": "--no-such-option"})
+@pytest.mark.parametrize("flags", [{"pytest-args": "--no-such-option"}, {"markers": "not (slow"},
+                                   {"keyword": "test_ and or"}])
+def test_arguments_pytest_refuses_are_an_error_naming_them_not_a_pass(clean, runner, flags):
+    with pytest.raises(github.ActionError, match="pytest exited with 4: it could not use markers") as caught:
+        run(**{"working-directory": "clean", **flags})
+    assert repr(next(iter(flags.values()))) in str(caught.value)
 
 
 def test_report_path_is_the_given_one(clean, runner):
@@ -183,7 +190,8 @@ def test_report_path_is_the_given_one(clean, runner):
 
 def test_shell_metacharacters_in_inputs_are_data(clean, runner, tmp_path):
     marker = tmp_path / "pwned"
-    run(**{"working-directory": "clean", "keyword": f"add; touch {marker}", "fail-on-empty": "false"})
+    with pytest.raises(github.ActionError, match="pytest exited with 4"):  # an expression pytest refuses, as data
+        run(**{"working-directory": "clean", "keyword": f"add; touch {marker}", "fail-on-empty": "false"})
     assert not marker.exists()
 
 

@@ -16,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from mlops_actions import cron
 from mlops_actions.github import ActionError
 
 # templates/ of this repository when run from a checkout (as the actions are); inside the package when
@@ -194,6 +195,10 @@ def load(path: Path) -> dict:
     if not problems and len(set(endpoints)) < len(endpoints):
         problems.append(f"environments: {', '.join(sorted({e for e in endpoints if endpoints.count(e) > 1}))} is the "
                         "endpoint of more than one environment; staging and production each need their own")
+    schedule = (data.get("monitor") or {}).get("schedule", "")
+    if not problems and schedule and not cron.valid(schedule):
+        problems.append(f"monitor.schedule (line {lines.get(('monitor', 'schedule'))}): {schedule!r} is not a cron "
+                        "expression (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6)")
     if not problems and data["backend"] == "local" and data["model"].get("compute"):
         problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
                         "backend azureml; with the local backend the training runs on the runner")

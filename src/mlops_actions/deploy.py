@@ -47,6 +47,7 @@ OUTPUTS = {
 }
 
 DEFAULT_INSTANCE_TYPE = "Standard_DS3_v2"
+MAX_INSTANCES = 50  # Azure ML's default limit of instances per deployment (how-to-manage-quotas)
 MODEL_REFERENCE = re.compile(r"^azureml:(?P<name>[^:]+):(?P<version>[^:]+)$")
 
 
@@ -100,13 +101,13 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
     code_path = None
     if inputs["code-path"] or inputs["scoring-script"]:
         code_path = inputs.directory("code-path", code_base)
-        if not (code_path / inputs["scoring-script"]).is_file() or not inputs["scoring-script"]:
+        if not inputs["scoring-script"] or not inputs.path("scoring-script", code_path).is_file():
             raise inputs.error("scoring-script", f"not a file in {code_path}",
                                "give the scoring script's path relative to code-path")
     if isinstance(deployment_spec.get("environment"), str):  # a mapping (an inline definition) stays in the file
         setting(inputs, "environment", deployment_spec, "environment")
     setting(inputs, "instance-count", deployment_spec, "instance_count", "1")
-    count = int(inputs.number("instance-count", low=1, integer=True))
+    count = int(inputs.number("instance-count", low=1, high=MAX_INSTANCES, integer=True))
     spec = DeploymentSpec(endpoint=endpoint, name=inputs["deployment-name"], model=None,
                           instance_type=setting(inputs, "instance-type", deployment_spec, "instance_type",
                                                 DEFAULT_INSTANCE_TYPE),

@@ -62,6 +62,9 @@ class Inputs:
             value = flags.get(spec.name)
             if value is None:
                 value = environ.get(spec.env, spec.default)
+            if "\0" in value:  # no file, argument or variable can hold one
+                raise InputError(spec.name, value.replace("\0", "\\0")[:200], "contains a NUL character",
+                                 "remove it")
             values[spec.name] = value.strip()
         for spec in declared:
             if spec.replaced_by and values[spec.name] != spec.default:
@@ -91,7 +94,8 @@ class Inputs:
         return value
 
     def flag(self, name: str) -> bool:
-        value = self[name].lower()
+        """'true' or 'false' (and yes/no, 1/0, on/off); empty means the declared default, as GitHub's unset input."""
+        value = (self[name] or self.declared[name].default).lower()
         if value in TRUE:
             return True
         if value in FALSE:
@@ -100,13 +104,13 @@ class Inputs:
 
     def number(self, name: str, low: float | None = None, high: float | None = None,
                integer: bool = False) -> float | int | None:
-        """A number within [low, high]; None when the input is empty."""
-        value = self[name]
+        """A number within [low, high]; empty means the declared default (None when there is none)."""
+        value = self[name] or self.declared[name].default
         if value == "":
             return None
         kind = "a whole number" if integer else "a number"
-        try:
-            number = int(value) if integer else float(value)
+        try:  # ASCII digits only: Python would read "١٠" or "１０" as 10, which no one means in a workflow
+            number = (int(value) if integer else float(value)) if value.isascii() else None
         except ValueError:
             number = None
         in_range = number is not None and math.isfinite(number) and (low is None or number >= low) \
@@ -151,9 +155,11 @@ class Inputs:
         return value
 
     def paths(self, name: str, base: Path) -> list[str]:
-        """Files or folders (relative to `base`) that must exist."""
+        """Files or folders (relative to `base`) that must exist; on a runner, inside the workspace."""
+        from mlops_actions import paths as confine
+
         paths = self.words(name)
-        missing = [path for path in paths if not (base / path).exists()]
+        missing = [path for path in paths if not confine.confined(self.label(name), path, base / path).exists()]
         if missing:
             raise self.error(name, f"{', '.join(missing)} does not exist in {base}",
                              f"list files or folders that exist, relative to {base}")

@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 
-from mlops_actions import backends, environment, github, paths
+from mlops_actions import backends, cron, environment, github, paths
 from mlops_actions.backends import ML_TASKS
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.smoke import percentile
@@ -135,9 +135,10 @@ def run(inputs: Inputs) -> int:
     max_p95 = inputs.number("max-p95-ms", low=0)
     window = inputs.number("window-hours", low=0)
     min_requests = int(inputs.number("min-requests", low=1, integer=True))
+    ks_p_value = inputs.number("ks-p-value", low=0, high=1)
     failing = inputs.flag("fail-on-alert")
     if inputs["backend"] == "azureml":
-        return on_azureml(inputs, endpoint, psi_threshold)
+        return on_azureml(inputs, endpoint, psi_threshold, ks_p_value)
     if not inputs["chart"].endswith(".png"):
         raise inputs.error("chart", "not a .png file", "give a path ending in .png, e.g. monitoring/drift.png")
     training_file = inputs.optional_file("training-data", Path.cwd())
@@ -152,7 +153,11 @@ def run(inputs: Inputs) -> int:
     if not (state / "endpoints" / endpoint / "endpoint.json").is_file():
         raise github.ActionError("Endpoint not found", f"endpoint {endpoint} does not exist in {state}. Fix: "
                                  "deploy it first with deploy-endpoint.")
-    training = pd.read_csv(training_file)
+    try:
+        training = pd.read_csv(training_file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise inputs.error("training-data", f"not a CSV pandas can read ({str(error).splitlines()[0]})",
+                           "give the CSV the model was trained on, with a header row") from None
     entries, data = served(log, time.time() - window * 3600 if window else 0)
     wanted = [f for f in inputs["features"].replace(",", " ").split() if f] or \
         [c for c in data.columns if c in training.columns]
@@ -160,6 +165,16 @@ def run(inputs: Inputs) -> int:
     if unknown and entries:
         raise inputs.error("features", f"{', '.join(unknown)} not in both the training data and the requests",
                            "name columns both have")
+    if len(data) and not wanted:  # nothing to compare is not "no drift"
+        served_columns = ", ".join(map(str, data.columns))
+        raise inputs.error("training-data", f"no column in common with what {endpoint} served ({served_columns})",
+                           "give the data the model was trained on, with the same column names")
+    categorical = [f for f in wanted if not (pd.api.types.is_numeric_dtype(training[f])
+                                             and pd.api.types.is_numeric_dtype(data[f]))]
+    if categorical:  # PSI and KS here compare numbers
+        github.annotate("notice", f"{', '.join(categorical)} are not numeric and are not compared for drift.",
+                        title="Monitoring")
+        wanted = [f for f in wanted if f not in categorical]
 
     rows = []
     for feature in wanted if len(data) else []:
@@ -209,7 +224,7 @@ def run(inputs: Inputs) -> int:
 EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
-def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float) -> int:
+def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float, ks_p_value: float) -> int:
     """Create or update the Azure ML model monitor of the endpoint's live deployment; Azure ML runs it."""
     training = inputs["training-data"]
     if training.startswith("azureml:") and training.lower().endswith(".csv"):
@@ -221,9 +236,9 @@ def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float) -> int:
         if not training:
             raise inputs.error("training-data", "empty", "give the training CSV, or an mltable data asset "
                                "(azureml:name:version) or folder (azureml://datastores/.../paths/...)")
-    if len(inputs["schedule"].split()) != 5:
-        raise inputs.error("schedule", "not a cron expression", "give five fields, e.g. '0 6 * * *'")
-    ks_p_value = inputs.number("ks-p-value", low=0, high=1)
+    if not cron.valid(inputs["schedule"]):
+        raise inputs.error("schedule", "not a cron expression", "give five fields, e.g. '0 6 * * *' (minute hour "
+                           "day month weekday)")
     task = inputs["ml-task"]
     if task and task not in ML_TASKS:
         raise inputs.error("ml-task", "not a task Azure ML monitors", f"use one of {', '.join(ML_TASKS)}")

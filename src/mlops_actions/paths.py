@@ -14,7 +14,7 @@ from pathlib import Path
 from mlops_actions import github
 from mlops_actions.inputs import InputError
 
-MAX_PATH = 4096  # a path longer than Linux's PATH_MAX is refused before any file call
+MAX_PATH, MAX_NAME = 4096, 255  # Linux's PATH_MAX and NAME_MAX: longer is refused before any file call
 
 
 def _roots(extra: tuple[Path, ...]) -> list[Path]:
@@ -25,13 +25,19 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
+def usable(name: str, value: str, path: Path) -> Path:
+    """`path` if the system can take it: not too long, in whole or in any part, and without a NUL."""
+    if len(os.fsencode(path)) > MAX_PATH or any(len(os.fsencode(part)) > MAX_NAME for part in path.parts) \
+            or "\0" in str(path):
+        raise InputError(name, value[:200], f"not a usable path (longer than {MAX_PATH} bytes, a name longer than "
+                         f"{MAX_NAME}, or a NUL)", "give a shorter path")
+    return path
+
+
 def confined(name: str, value: str, path: Path, *roots: Path) -> Path:
     """`path` (the input `name`'s value `value`) resolved; on a runner it must be inside the workspace or one
     of `roots`. An InputError names the input otherwise."""
-    if len(str(path)) > MAX_PATH or "\0" in str(path):
-        raise InputError(name, value[:200], f"not a usable path (longer than {MAX_PATH} characters, or with a NUL)",
-                         "give a path of the repository")
-    resolved = path.resolve()
+    resolved = usable(name, value, path).resolve()
     if github.on_runner() and not _inside(resolved, _roots(roots)):
         raise InputError(name, value, f"resolves to {resolved}, outside the workspace "
                          f"{github.workspace()}", "give a path inside the repository (symbolic links that point "

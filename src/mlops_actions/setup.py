@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, paths
 from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE
 from mlops_actions.backends.azureml.identity import GITHUB_ISSUER
 from mlops_actions.inputs import Input, Inputs
@@ -137,7 +137,7 @@ def run(inputs: Inputs) -> int:
     from mlops_actions import config as project_config
 
     apply = inputs.flag("apply")
-    config_path = Path(inputs["config"] or "mlops.yml").resolve()
+    config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     environment.require("generate")
     c = project_config.load(config_path)
     rows, missing = local(inputs, apply) if c["backend"] == "local" else ([], [])

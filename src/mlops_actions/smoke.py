@@ -234,7 +234,7 @@ def run(inputs: Inputs) -> int:
     count = int(inputs.number("requests", low=1, high=100000, integer=True) or 10)
     concurrency = int(inputs.number("concurrency", low=1, high=64, integer=True) or 1)
     max_p95 = inputs.number("max-p95-ms", low=0)
-    timeout = float(inputs.number("timeout-seconds", low=0.1) or 30)
+    timeout = float(inputs.number("timeout-seconds", low=0.1, high=600) or 30)
     do_rollback = inputs.flag("rollback")
     if inputs["backend"] == "azureml":  # the local backend needs nothing more here
         environment.require("azureml")

@@ -17,7 +17,8 @@ OUTPUTS = {"config": "The file written."}
 
 def run(inputs: Inputs) -> int:
     target = paths.writable("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
-    if target.exists() and not inputs.flag("force"):
+    force = inputs.flag("force")
+    if target.exists() and not force:
         raise inputs.error("config", "a file that exists", "edit it, or pass --force to overwrite it")
     paths.make_folder("config", inputs["config"], target.parent)
     shutil.copyfile(config.TEMPLATES / "mlops.yml", target)

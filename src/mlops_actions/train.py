@@ -19,6 +19,8 @@ from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, output_name
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.register import runner_tags
 
+MAX_JOB_MINUTES = 30 * 24 * 60  # an Azure ML job's longest run (resource-limits-capacity: 30 days)
+
 INPUTS = [
     Input("command", "The training command, run from working-directory (on the runner with bash; on Azure ML "
           "as the command job's command). Empty with job-file: the file's."),
@@ -45,7 +47,12 @@ OUTPUTS = {
 }
 
 
+MAX_EXPERIMENT_NAME = 500  # MLflow's MAX_EXPERIMENT_NAME_LENGTH (mlflow/utils/validation.py)
+
+
 def experiment_name(inputs: Inputs) -> str:
+    if len(inputs["experiment"]) > MAX_EXPERIMENT_NAME:
+        raise inputs.error("experiment", f"longer than {MAX_EXPERIMENT_NAME} characters", "give a shorter name")
     return inputs["experiment"] or os.environ.get("GITHUB_REPOSITORY", "").rsplit("/", 1)[-1] or "mlops-actions"
 
 
@@ -63,6 +70,7 @@ def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
     command = inputs["command"]
     if not command:
         raise inputs.error("command", "empty", "give the training command, e.g. 'python train.py'")
+    inputs.relative_path("model-output")  # not empty, not out of the working directory: checked before it runs
     metrics_file = base / inputs["metrics-file"] if inputs["metrics-file"] else None
     env, run, client = dict(os.environ), None, None
     if inputs["backend"] == "local":
@@ -89,7 +97,7 @@ def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
     if returncode != 0:
         raise github.ActionError("Training failed", f"the training command exited with {returncode} (see the log "
                                  "above); nothing was registered.")
-    model = base / inputs["model-output"]
+    model = inputs.path("model-output", base)
     if not model.exists():
         raise inputs.error("model-output", "not written by the training", "point it at where the training "
                            "saves the model")
@@ -107,10 +115,9 @@ def status_of(job) -> str:
     return str(getattr(job.status, "value", job.status))  # the SDK's JobStatus, or a plain string
 
 
-def on_azureml(inputs: Inputs, base: Path) -> dict[str, str]:
-    """Submit a command job, follow it until it ends, and fail when it did not complete."""
+def on_azureml(inputs: Inputs, base: Path, timeout: int) -> dict[str, str]:
+    """Submit a command job, follow it until it ends (or `timeout` seconds), and fail when it did not complete."""
     environment.require("azureml")
-    timeout = inputs.number("timeout-minutes", low=1, integer=True) * 60
     backend = backends.connect(inputs)
     job_file = inputs.optional_file("job-file", base)
     if not job_file and not (inputs["command"] and inputs["environment"]):
@@ -169,9 +176,10 @@ def metrics_back(backend, job: str, target: Path) -> dict[str, float]:
 
 def run(inputs: Inputs) -> int:
     base = inputs.directory("working-directory")
+    timeout = inputs.number("timeout-minutes", low=1, high=MAX_JOB_MINUTES, integer=True) * 60
     on_azure = inputs["backend"] == "azureml" and bool(inputs["compute"] or inputs["job-file"])
     if not on_azure and (inputs["compute"] or inputs["job-file"]):
         raise inputs.error("compute" if inputs["compute"] else "job-file", "set with the local backend",
                            "set backend to azureml to train on Azure ML, or leave it empty to train on the runner")
-    github.set_outputs(on_azureml(inputs, base) if on_azure else on_runner(inputs, base))
+    github.set_outputs(on_azureml(inputs, base, timeout) if on_azure else on_runner(inputs, base))
     return 0

@@ -73,6 +73,11 @@ class Report:
                 (("passed", "passed"), ("failed", "failed"), ("skipped", "skipped"), ("errors", "error"))}
 
 
+USAGE_ERROR = 4  # pytest's exit code for a command line it cannot use
+LISTING = {"--collect-only", "--co", "--setup-plan", "--setup-only", "--fixtures", "--fixtures-per-test", "--markers",
+           "--version", "-V", "--help", "-h"}  # arguments that make pytest list or describe rather than run
+
+
 def failure_line(text: str, *names: str) -> int | None:
     """The deepest `file:line:` of a traceback that is in the test's own file (under any of its names)."""
     pattern = "|".join(re.escape(name) for name in names)
@@ -168,6 +173,10 @@ def run(inputs: Inputs) -> int:
     min_coverage = inputs.number("min-coverage", low=0, high=100) or 0
     fail_on_empty = inputs.flag("fail-on-empty")
     extra = inputs.arguments("pytest-args")
+    listing = [argument for argument in extra if argument.split("=")[0] in LISTING]
+    if listing:
+        raise inputs.error("pytest-args", f"{' '.join(listing)} makes pytest list instead of run the tests",
+                           "remove it: the action runs the tests")
     if not inputs["junit-file"]:
         raise inputs.error("junit-file", "empty", "give a path such as test-results/junit.xml")
     junit = paths.writable("junit-file", inputs["junit-file"], base / inputs["junit-file"])
@@ -194,6 +203,11 @@ def run(inputs: Inputs) -> int:
         with github.untrusted_output():
             returncode = subprocess.run(command, cwd=base).returncode
 
+    if returncode == USAGE_ERROR:  # pytest's own exit code for a command line it refuses (an -m or -k expression)
+        raise github.ActionError("pytest refused its arguments", "pytest exited with 4: it could not use markers "
+                                 f"({inputs['markers']!r}), keyword ({inputs['keyword']!r}) or pytest-args "
+                                 f"({inputs['pytest-args']!r}) (its message is in the log above). Fix: correct "
+                                 "the expression or argument it names.")
     if not junit.is_file():
         raise github.ActionError("pytest did not run", f"pytest exited with {returncode} and wrote no report. "
                                  "Fix: check paths, markers, keyword and pytest-args (see the log above).")

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_actions import paths
 from mlops_actions.inputs import Input, InputError, Inputs
 
 INPUTS = [
@@ -107,7 +108,10 @@ def model_name(inputs: Inputs, input_name: str = "model-name") -> str:
 
 def state_dir(inputs: Inputs) -> Path:
     chosen = inputs["state-dir"] or os.environ.get("MLOPS_ACTIONS_STATE") or "~/.mlops-actions/state"
-    return Path(chosen).expanduser().resolve()
+    path = paths.usable("state-dir", chosen, Path(chosen).expanduser()).resolve()
+    if path.exists() and not path.is_dir():
+        raise InputError("state-dir", chosen, "a file, not a folder", "give a folder (it is created if missing)")
+    return path
 
 
 def connect(inputs: Inputs):

@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 from pathlib import Path
 
 from mlops_actions import splits
@@ -54,7 +55,8 @@ class LocalBackend:
 
     def __init__(self, state: Path):
         self.state = state
-        self.tracking_uri = f"sqlite:///{state / 'mlflow.db'}"  # runs and registry, one store
+        # runs and registry, one store; quoted, as SQLAlchemy's URL parser unquotes the path ("%0A" and all)
+        self.tracking_uri = f"sqlite:///{quote(str(state / 'mlflow.db'))}"
         self._client = None
 
     def make_state(self) -> None:
