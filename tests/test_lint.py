@@ -110,6 +110,19 @@ def test_flake8_that_cannot_run_is_an_error_not_a_pass(runner, project):
     assert caught.value.title == "flake8 did not run"
 
 
+@pytest.mark.parametrize("file, config, problem", [
+    ("broken.cfg", "[flake8\nmax-line-length = 100\n", "MissingSectionHeaderError"),  # given as flake8-config
+    ("setup.cfg", "[flake8]\nmax-line-length = wide\n", "invalid literal for int"),  # found by flake8 itself
+])
+def test_a_config_flake8_cannot_parse_is_an_error_naming_it(runner, project, file, config, problem):
+    clean = project("clean", into=runner.workspace)
+    (clean / file).write_text(config)
+    given = {"flake8-config": file} if file != "setup.cfg" else {}
+    with pytest.raises(github.ActionError, match=f"flake8 exited with 2: .*{problem}") as caught:
+        run(**{"working-directory": "clean", **given})
+    assert caught.value.title == "flake8 did not run"
+
+
 def test_lints_this_repository_clean():
     """The repository's own code passes its own lint (fixtures are excluded by .flake8)."""
     root = Path(__file__).resolve().parents[1]

@@ -75,6 +75,9 @@ def flake8(options: list[str], paths: list[str], cwd: Path) -> tuple[int, str, s
             code = application.exit_code()
         except SystemExit as exc:  # flake8's own argument errors
             code = exc.code if isinstance(exc.code, int) else 2
+        except Exception as exc:  # noqa: BLE001 - a config flake8 cannot parse, a plugin that crashed: flake8's
+            code = 2
+            print(f"{type(exc).__name__}: {exc}", file=messages)
         finally:
             os.chdir(previous)
         return code, report.read_text() if report.is_file() else "", messages.getvalue()
