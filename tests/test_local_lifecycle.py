@@ -4,6 +4,7 @@ server as processes on 127.0.0.1."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -69,8 +70,12 @@ def test_register_is_versioned_tagged_and_idempotent(lab, runner, monkeypatch):
                      "already-registered": "false"}
     again = register_model(lab, runner, lab["v1"], "registry")
     assert again["model-version"] == "1" and again["already-registered"] == "true"
+    elsewhere = shutil.copytree(lab["v1"], lab["folder"] / "elsewhere" / "v1")  # the same files from another path
+    assert register_model(lab, runner, elsewhere, "registry")["model-version"] == "1"
+    renamed = shutil.copytree(lab["v1"], lab["folder"] / "renamed")  # served as AZUREML_MODEL_DIR/renamed/...
+    assert register_model(lab, runner, renamed, "registry")["model-version"] == "2"
     second = register_model(lab, runner, lab["v2"], "registry")
-    assert second["model-version"] == "2" and second["already-registered"] == "false"
+    assert second["model-version"] == "3" and second["already-registered"] == "false"
     tags = LocalBackend(lab["state"]).get_model("registry", "1").tags
     assert {"team": "risk", "property.data": "v3", "metric.accuracy": "0.83", "git.commit": "0123abc",
             "github.run-url": "https://github.com/team/diabetes/actions/runs/42"}.items() <= tags.items()
@@ -491,3 +496,47 @@ def test_a_state_folder_whose_path_holds_percent_signs_is_used_as_named(tmp_path
     LocalBackend(state).register_model("m", models.mlflow_model(tmp_path / "m", 1.0), "mlflow_model", "", {}, {},
                                        "hash")
     assert (state / "mlflow.db").is_file() and LocalBackend(state).get_model("m", "1").version == "1"
+
+
+AZURE_SAMPLE_SCORE = '''import json
+import os
+
+import joblib
+import numpy
+
+
+def init():
+    global model
+    # as azureml-examples' endpoints/online/model-1/onlinescoring/score.py reads a model registered as a folder
+    model = joblib.load(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "{relative}"))
+
+
+def run(raw_data):
+    data = numpy.array(json.loads(raw_data)["data"])
+    return model.predict(data).tolist()
+'''
+
+
+@pytest.mark.parametrize("registered, relative", [
+    ("model", "model/sklearn_regression_model.pkl"),  # a folder keeps its name under AZUREML_MODEL_DIR
+    ("model/sklearn_regression_model.pkl", "sklearn_regression_model.pkl"),  # a file sits at its root
+])
+def test_a_custom_model_is_read_through_azureml_model_dir_as_azure_lays_it_out(lab, runner, registered, relative):
+    import joblib
+    from sklearn.linear_model import Ridge
+
+    folder = lab["folder"] / f"sample-{len(relative)}"
+    (folder / "model").mkdir(parents=True)
+    (folder / "onlinescoring").mkdir()
+    rows = [[1.0, 2.0], [3.0, 5.0], [4.0, 1.0]]
+    ridge = Ridge().fit(rows, [1.0, 2.0, 3.0])
+    joblib.dump(ridge, folder / "model" / "sklearn_regression_model.pkl")
+    (folder / "onlinescoring" / "score.py").write_text(AZURE_SAMPLE_SCORE.replace("{relative}", relative))
+    (folder / "request.json").write_text(json.dumps({"data": rows}))
+    name = f"sample-{len(relative)}"
+    register_model(lab, runner, folder / registered, name=name, **{"model-type": "custom_model"})
+    assert call(deploy, lab, **{"endpoint-name": name, "model-name": name, "code-path": str(folder / "onlinescoring"),
+                                "scoring-script": "score.py", "traffic-percent": "100"}) == 0
+    expected = json.dumps(ridge.predict(rows).tolist())
+    assert call(smoke, lab, **{"endpoint-name": name, "request-file": str(folder / "request.json"), "requests": "2",
+                               "expected-output": expected}) == 0

@@ -42,11 +42,12 @@ OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": oper
 
 
 def content_hash(path: Path) -> str:
-    """sha256 over the folder's relative file names and bytes: the same files give the same hash."""
+    """sha256 over the file names (the folder's own name first, as a deployment sees it) and bytes: the same
+    files, wherever they are, give the same hash."""
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
-        digest.update(file.relative_to(path if path.is_dir() else path.parent).as_posix().encode() + b"\0")
+        digest.update(file.relative_to(path.parent).as_posix().encode() + b"\0")
         with open(file, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

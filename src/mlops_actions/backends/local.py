@@ -2,7 +2,8 @@
 
 Under the state folder:
   mlflow.db                  the MLflow model registry (sqlite)
-  models/<name>/<hash>/      each registered version's files (the registry's source)
+  models/<name>/<hash>/      each registered version's files (the registry's source), laid out as Azure ML
+                             lays out AZUREML_MODEL_DIR: a file at the root, a folder under its own name
   endpoints/<endpoint>/endpoint.json
                              port, key, traffic, mirror, and each deployment's socket, PID and model
   endpoints/<endpoint>/<deployment>/
@@ -108,11 +109,12 @@ class LocalBackend:
             if not stored.exists():
                 partial = stored.with_suffix(".partial")
                 shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                # laid out as Azure ML lays out AZUREML_MODEL_DIR: a file at its root, a folder under its name
                 if path.is_file():
-                    partial.mkdir(parents=True)
                     shutil.copy2(path, partial / path.name)
                 else:
-                    shutil.copytree(path, partial)
+                    shutil.copytree(path, partial / path.name)
                 partial.rename(stored)
             try:
                 self.client.create_registered_model(name)

@@ -23,7 +23,7 @@ def init():
     import mlflow.pyfunc
 
     root = Path(os.environ["AZUREML_MODEL_DIR"])
-    mlmodel = next(root.rglob("MLmodel"), None)
+    mlmodel = min(root.rglob("MLmodel"), key=lambda found: len(found.parts), default=None)  # <folder>/MLmodel
     if mlmodel is None:
         raise RuntimeError(f"no MLmodel file under {root}")
     model = mlflow.pyfunc.load_model(str(mlmodel.parent))
