@@ -192,6 +192,23 @@ def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_envi
     assert "minimal-ubuntu22.04-py311-cpu-inference" in environment["properties"]["image"]
 
 
+def test_a_deployment_files_inline_model_is_registered_first_and_its_settings_reach_azure(azure, runner):
+    import models
+
+    models.mlflow_model(runner.workspace / "model")
+    (runner.workspace / "deployment.yml").write_text(
+        "name: blue\nendpoint_name: inline-model\nmodel:\n  path: model\n  type: mlflow_model\n"
+        "environment_variables:\n  GREETING: hello\n"
+        "request_settings:\n  request_timeout_ms: 1500\n  max_concurrent_requests_per_instance: 2\n")
+    assert call(deploy, azure, **{"deployment-file": "deployment.yml"}) == 0
+    assert runner.outputs()["model-uri"] == "azureml:inline-model:1"
+    put = azure.deployments[("inline-model", "blue")]["properties"]
+    assert put["model"].endswith("/models/inline-model/versions/1")
+    assert put["environmentVariables"]["GREETING"] == "hello"
+    assert (put["requestSettings"]["requestTimeout"], put["requestSettings"]["maxConcurrentRequestsPerInstance"]) \
+        == ("PT1.5S", 2)
+
+
 def test_a_model_monitor_reads_mltable_sends_both_metrics_and_e_mails(azure, runner):
     from mlops_actions import monitor
 

@@ -540,3 +540,90 @@ def test_a_custom_model_is_read_through_azureml_model_dir_as_azure_lays_it_out(l
     expected = json.dumps(ridge.predict(rows).tolist())
     assert call(smoke, lab, **{"endpoint-name": name, "request-file": str(folder / "request.json"), "requests": "2",
                                "expected-output": expected}) == 0
+
+
+CLI_SCORE = '''import json
+import os
+import time
+
+
+def init():
+    global weights
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "weights.txt")) as handle:
+        weights = handle.read().strip()
+
+
+def run(raw):
+    time.sleep(json.loads(raw).get("sleep", 0))
+    return {"greeting": os.environ.get("GREETING"), "weights": weights}
+'''
+
+CLI_DEPLOYMENT = '''$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+name: blue
+endpoint_name: cli-yaml
+model:
+  path: model
+code_configuration:
+  code: onlinescoring
+  scoring_script: score.py
+environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+environment_variables:
+  GREETING: hello
+request_settings:
+  request_timeout_ms: 1500
+  max_concurrent_requests_per_instance: 1
+instance_type: Standard_DS3_v2
+instance_count: 1
+liveness_probe:
+  initial_delay: 10
+'''
+
+
+def test_a_cli_v2_deployment_file_as_the_azure_ml_cli_reads_it(lab, runner, capsys):
+    """An inline model (registered first, relative to the file), environment_variables and request_settings
+    honoured by the local router; what the local backend cannot honour named in a warning."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = lab["folder"] / "cli-yaml"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "weights.txt").write_text("0.5\n")
+    (folder / "onlinescoring").mkdir()
+    (folder / "onlinescoring" / "score.py").write_text(CLI_SCORE)
+    (folder / "deployment.yml").write_text(CLI_DEPLOYMENT)
+    assert call(deploy, lab, **{"deployment-file": str(folder / "deployment.yml")}) == 0
+    out = capsys.readouterr().out
+    assert "The local backend does not honour environment, instance_type, liveness_probe of" in out
+    assert runner.outputs()["model-uri"] == "models:/cli-yaml/1"  # the inline model, named after the endpoint
+    backend = LocalBackend(lab["state"])
+    key = backend.key("cli-yaml")
+    status, text, _ = backend.invoke("cli-yaml", b"{}", None, key, 10)
+    assert (status, json.loads(text)) == (200, {"greeting": "hello", "weights": "0.5"})
+    assert backend.invoke("cli-yaml", b'{"sleep": 3}', None, key, 10)[0] == 408  # past request_timeout_ms
+    time.sleep(2)  # the slow request's worker is free again
+    with ThreadPoolExecutor(4) as pool:  # 2 x 1 per instance x 1 instance in parallel; the rest refused
+        statuses = sorted(pool.map(lambda _: backend.invoke("cli-yaml", b'{"sleep": 1}', None, key, 10)[0], range(4)))
+    assert statuses.count(429) >= 1 and 200 in statuses, statuses
+
+    # the same file again: the same inline model is the same version, @latest reads as the CLI reads it
+    (folder / "latest.yml").write_text(CLI_DEPLOYMENT.replace("name: blue", "name: green").replace(
+        "model:\n  path: model\n", "model: azureml:cli-yaml@latest\n"))
+    assert call(deploy, lab, **{"deployment-file": str(folder / "latest.yml")}) == 0
+    assert runner.outputs()["model-uri"] == "models:/cli-yaml/1"
+
+
+@pytest.mark.parametrize("change, message", [
+    (("model:\n  path: model\n", "model: azureml:cli-yaml@production\n"), "is not a model reference this action"),
+    (("model:\n  path: model\n", "model:\n  path: missing\n"), "'missing' does not exist next to it"),
+    (("model:\n  path: model\n", "model:\n  path: ../../../../etc\n"), "outside the workspace"),
+    (("GREETING: hello", "1GREETING: hello"), "names a process cannot take"),
+    (("request_timeout_ms: 1500", "request_timeout_ms: -1"), "request_settings.request_timeout_ms is -1"),
+])
+def test_a_deployment_file_azure_would_refuse_is_an_input_error(lab, runner, change, message):
+    folder = lab["folder"] / "cli-yaml-bad"
+    (folder / "model").mkdir(parents=True, exist_ok=True)
+    (folder / "model" / "weights.txt").write_text("0.5\n")
+    (folder / "onlinescoring").mkdir(exist_ok=True)
+    (folder / "onlinescoring" / "score.py").write_text(CLI_SCORE)
+    (folder / "deployment.yml").write_text(CLI_DEPLOYMENT.replace(*change))
+    with pytest.raises(InputError, match=message):
+        call(deploy, lab, **{"deployment-file": str(folder / "deployment.yml")})

@@ -6,10 +6,9 @@ smoke-tested by name before traffic moves; the first deployment of an endpoint t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from mlops_actions import backends, environment, github, splits
+from mlops_actions import backends, cli_yaml, environment, github, registration, splits
 from mlops_actions.backends import DeploymentSpec
 from mlops_actions.inputs import Input, Inputs
 
@@ -48,23 +47,6 @@ OUTPUTS = {
 
 DEFAULT_INSTANCE_TYPE = "Standard_DS3_v2"
 MAX_INSTANCES = 50  # Azure ML's default limit of instances per deployment (how-to-manage-quotas)
-MODEL_REFERENCE = re.compile(r"^azureml:(?P<name>[^:]+):(?P<version>[^:]+)$")
-
-
-def spec_file(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
-    """An Azure ML CLI v2 YAML file: its path and content (a mapping)."""
-    path = inputs.optional_file(name, Path.cwd())
-    if path is None:
-        return None, {}
-    import yaml
-
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise inputs.error(name, f"not valid YAML ({str(exc).splitlines()[0]})", "fix the file") from None
-    if not isinstance(content, dict):
-        raise inputs.error(name, "not a YAML mapping", "give an Azure ML CLI v2 online endpoint/deployment YAML")
-    return path, content
 
 
 def setting(inputs: Inputs, input_name: str, content: dict, key: str, default: str = "") -> str:
@@ -73,10 +55,11 @@ def setting(inputs: Inputs, input_name: str, content: dict, key: str, default: s
     return inputs.values[input_name]
 
 
-def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
-    """Everything deploy needs, validated before any call: (spec without model, model version, traffic)."""
-    endpoint_file, endpoint_spec = spec_file(inputs, "endpoint-file")
-    deployment_file, deployment_spec = spec_file(inputs, "deployment-file")
+def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel | None]:
+    """Everything deploy needs, validated before any call: (spec without model, model version, traffic, the
+    deployment file's inline model to register first)."""
+    endpoint_file, endpoint_spec = cli_yaml.read(inputs, "endpoint-file")
+    deployment_file, deployment_spec = cli_yaml.read(inputs, "deployment-file")
     setting(inputs, "endpoint-name", endpoint_spec, "name")
     setting(inputs, "endpoint-name", deployment_spec, "endpoint_name")
     if not inputs["endpoint-name"]:
@@ -84,9 +67,13 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
     endpoint = backends.endpoint_name(inputs)
     if setting(inputs, "deployment-name", deployment_spec, "name"):
         backends.deployment_name(inputs)
-    reference = MODEL_REFERENCE.match(str(deployment_spec.get("model") or ""))
-    if not inputs["model-name"] and reference:
-        inputs.values["model-name"], inputs.values["model-version"] = reference["name"], reference["version"]
+    inline = None
+    if not inputs["model-name"] and deployment_file:  # the file's model, where the inputs name none
+        found = cli_yaml.model(inputs, deployment_file, deployment_spec, endpoint)
+        if isinstance(found, cli_yaml.InlineModel):
+            inline, found = found, (found.name, "latest")
+        if found:
+            inputs.values["model-name"], inputs.values["model-version"] = found
     if not inputs["model-name"]:
         raise inputs.error("model-name", "empty", "name the registered model to deploy (register-model's output)")
     backends.model_name(inputs)
@@ -113,13 +100,18 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int]:
                                                 DEFAULT_INSTANCE_TYPE),
                           instance_count=count, endpoint_file=endpoint_file, deployment_file=deployment_file,
                           code_path=code_path, scoring_script=inputs["scoring-script"],
-                          environment=inputs["environment"], collect_data=inputs.flag("collect-data"))
+                          environment=inputs["environment"], collect_data=inputs.flag("collect-data"),
+                          environment_variables=cli_yaml.environment_variables(inputs, deployment_spec),
+                          request_settings=cli_yaml.request_settings(inputs, deployment_spec))
     traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
     spec.mirror_percent = int(inputs.number("mirror-percent", low=0, high=splits.MAX_MIRROR, integer=True) or 0)
     if traffic and spec.mirror_percent:
         raise inputs.error("mirror-percent", f"set with traffic-percent {traffic}", "a deployment takes live or "
                            "mirrored traffic, not both: leave one of them at 0")
-    return spec, version, traffic
+    if inputs["backend"] == "local" and cli_yaml.not_honoured_locally(deployment_spec):
+        github.warning(f"The local backend does not honour {', '.join(cli_yaml.not_honoured_locally(deployment_spec))}"
+                       f" of {inputs['deployment-file']}: Azure ML does.", title="Deployment file")
+    return spec, version, traffic, inline
 
 
 def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpoint) -> str:
@@ -160,9 +152,13 @@ def deploy(backend, spec: DeploymentSpec, traffic: int) -> str | None:
 
 def run(inputs: Inputs) -> int:
     environment.require(inputs["backend"])  # before plan(): it reads YAML files
-    spec, version, traffic = plan(inputs)
+    spec, version, traffic, inline = plan(inputs)
     backend = backends.connect(inputs)
-    spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
+    if inline:  # as the Azure ML CLI does with an inline model: registered, then deployed
+        spec.model = registration.register_once(backend, inline.name, inline.path, inline.model_type,
+                                                registration.content_hash(inline.path))[0]
+    else:
+        spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
     if spec.model.type == "custom_model" and not spec.code_path:
         raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
                            "give the code-path and scoring-script (init/run) that serve it")

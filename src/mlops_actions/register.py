@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import os
 import re
 from pathlib import Path
 
-from mlops_actions import backends, environment, github
+from mlops_actions import backends, environment, github, registration
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -39,20 +38,6 @@ OUTPUTS = {
 CONDITION = re.compile(r"^\s*(?P<metric>[\w.-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?\d+(?:\.\d*)?(?:e-?\d+)?)\s*$")
 OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
              "<": operator.lt}
-
-
-def content_hash(path: Path) -> str:
-    """sha256 over the file names (the folder's own name first, as a deployment sees it) and bytes: the same
-    files, wherever they are, give the same hash."""
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        digest.update(file.relative_to(path.parent).as_posix().encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def mapping(inputs: Inputs, name: str) -> dict[str, str]:
@@ -106,17 +91,6 @@ def gate(inputs: Inputs, metrics: dict[str, float]) -> list[tuple[str, bool, str
 PROVENANCE = ("git.", "github.", "metric.", "property.", "mlops-actions.")  # tags only register-model writes
 
 
-def runner_tags() -> dict[str, str]:
-    """Where this version came from, when registered from a workflow run."""
-    env = os.environ
-    tags = {"git.commit": env.get("GITHUB_SHA", ""), "git.ref": env.get("GITHUB_REF", ""),
-            "github.workflow": env.get("GITHUB_WORKFLOW", "")}
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        tags["github.run-url"] = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    return {key: value for key, value in tags.items() if value}
-
-
 def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | str, str]:
     """The model's folder (checked) or, on Azure ML, a datastore URI; and its content hash."""
     if inputs["model-path"].startswith("azureml://"):
@@ -125,7 +99,7 @@ def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | st
                                "give a local folder, or set backend to azureml")
         return inputs["model-path"], hashlib.sha256(inputs["model-path"].encode()).hexdigest()
     path = check_model_folder(inputs, base, model_type)
-    return path, content_hash(path)
+    return path, registration.content_hash(path)
 
 
 def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
@@ -181,14 +155,10 @@ def run(inputs: Inputs) -> int:
         return 1
 
     backend = backends.connect(inputs)
-    model = backend.find_model(name, digest)
-    existing = model is not None
-    if not existing:
-        all_tags = {**{f"metric.{k}": str(v) for k, v in metrics.items()}, **runner_tags(), **tags}
-        with github.group(f"Registering {name} from {path} on the {backend.name} backend"):
-            model, created = backend.register_model(name, path, model_type, inputs["description"], all_tags,
-                                                    properties, digest)
-        existing = not created
+    model, created = registration.register_once(backend, name, path, model_type, digest, inputs["description"],
+                                                {f"metric.{k}": str(v) for k, v in metrics.items()} | tags,
+                                                properties)
+    existing = not created
     print(f"{'Found' if existing else 'Registered'} {model.uri}")
     github.add_summary(summary(model, existing, checks, metrics))
     github.set_outputs({"model-name": model.name, "model-version": model.version, "model-uri": model.uri,

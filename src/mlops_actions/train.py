@@ -17,7 +17,7 @@ from pathlib import Path
 from mlops_actions import backends, environment, github, paths
 from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, output_name
 from mlops_actions.inputs import Input, Inputs
-from mlops_actions.register import runner_tags
+from mlops_actions.registration import runner_tags
 
 MAX_JOB_MINUTES = 30 * 24 * 60  # an Azure ML job's longest run (resource-limits-capacity: 30 days)
 

@@ -84,6 +84,8 @@ class DeploymentSpec:
     environment: str = ""
     collect_data: bool = False  # azureml: collect inputs and outputs (the local router always logs them)
     mirror_percent: int = 0  # share of the live requests copied to the new deployment while it is tested
+    environment_variables: dict[str, str] = field(default_factory=dict)  # the deployment file's
+    request_settings: dict[str, int] = field(default_factory=dict)  # request_timeout_ms, max_concurrent_...
 
 
 def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, rule: str) -> str:

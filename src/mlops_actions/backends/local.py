@@ -238,15 +238,16 @@ class LocalBackend:
                 script = Path(shutil.copy2(SCORER, code / "score.py"))
             sock, log = processes.socket_path(str(self.state), spec.endpoint, spec.name), folder / "server.log"
             sock.unlink(missing_ok=True)  # a stale socket of a server that is gone
-            env = self._child_env(AZUREML_MODEL_DIR=spec.model.path, AZUREML_ENTRY_SCRIPT=str(script),
-                                  PYTHONPATH=str(code))
+            env = self._child_env(**{**spec.environment_variables, "AZUREML_MODEL_DIR": spec.model.path,
+                                     "AZUREML_ENTRY_SCRIPT": str(script), "PYTHONPATH": str(code)})
             server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"unix:{sock}",
                                       "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
                                       SERVER], log, code, env)
             started = time.monotonic()
             record["deployments"][spec.name] = {"socket": str(sock), "pid": server.pid, "model": spec.model.uri,
                                                 "instance_count": spec.instance_count,
-                                                "instance_type": spec.instance_type or "local", "state": "starting"}
+                                                "instance_type": spec.instance_type or "local", "state": "starting",
+                                                **spec.request_settings}
             record["traffic"][spec.name] = 0
             self._write(record)  # recorded before it is waited for: `endpoints --stop` finds what an interrupted
             try:  # deploy left, and an interruption here stops it at once

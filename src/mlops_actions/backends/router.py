@@ -29,6 +29,7 @@ from mlops_actions.backends.processes import UnixHTTPConnection
 FORWARDED = ("Content-Type", "Accept")
 MAX_BODY = 32 << 20  # bytes of a request the router accepts
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
+UPSTREAM_TIMEOUT = 120  # seconds a deployment may take to answer, unless its request_timeout_ms says otherwise
 PROBE = "mlops-actions-probe"  # the header smoke tests send
 LOGGED_BYTES = 1 << 20  # requests up to this size are kept, with their data, for the monitor
 ROTATE_BYTES = 64 << 20  # requests.jsonl moves to requests.jsonl.1 (the one before is dropped) at this size
@@ -103,11 +104,38 @@ def mirror_of(record: dict) -> str | None:
     return None
 
 
+class InFlight:
+    """Requests being scored, per deployment, held to Azure ML's limit when the deployment file sets
+    request_settings.max_concurrent_requests_per_instance: "a maximum of 2 * max_concurrent_requests_per_instance
+    * instance_count requests to process in parallel at any given time. Requests that exceed this maximum are
+    rejected" with 429 (learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints)."""
+
+    def __init__(self):
+        self.lock, self.counts = threading.Lock(), {}
+
+    @staticmethod
+    def limit(deployment: dict) -> int | None:
+        per_instance = deployment.get("max_concurrent_requests_per_instance")
+        return 2 * per_instance * deployment.get("instance_count", 1) if per_instance else None
+
+    def enter(self, name: str, limit: int | None) -> bool:
+        with self.lock:
+            if limit is not None and self.counts.get(name, 0) >= limit:
+                return False
+            self.counts[name] = self.counts.get(name, 0) + 1
+            return True
+
+    def leave(self, name: str) -> None:
+        with self.lock:
+            self.counts[name] -= 1
+
+
 def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
     """Send a request to a deployment's server: on its unix socket (or, in a record an older version wrote,
-    its port)."""
-    upstream = UnixHTTPConnection(deployment["socket"]) if "socket" in deployment else \
-        http.client.HTTPConnection("127.0.0.1", deployment["port"], timeout=120)
+    its port), waiting at most its request_timeout_ms (a TimeoutError after that)."""
+    timeout = deployment.get("request_timeout_ms", UPSTREAM_TIMEOUT * 1000) / 1000
+    upstream = UnixHTTPConnection(deployment["socket"], timeout) if "socket" in deployment else \
+        http.client.HTTPConnection("127.0.0.1", deployment["port"], timeout=timeout)
     try:
         upstream.request("POST", "/score", body=body, headers=headers)
         response = upstream.getresponse()
@@ -117,6 +145,8 @@ def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int
 
 
 def handler_for(record: Record, log: RequestLog):
+    in_flight = InFlight()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes: do not wait for an ACK between them
@@ -163,11 +193,23 @@ def handler_for(record: Record, log: RequestLog):
             mirror = None if asked else mirror_of(data)
             if mirror:
                 threading.Thread(target=self.mirror, args=(data, mirror, body, headers, probe), daemon=True).start()
+            deployment = data["deployments"][name]
+            if not in_flight.enter(name, InFlight.limit(deployment)):
+                log.add(name, 429, (time.perf_counter() - started) * 1000, body, probe)
+                return self.error(429, f"too many requests in parallel for deployment {name}: at most "
+                                  f"{InFlight.limit(deployment)} (2 x max_concurrent_requests_per_instance x "
+                                  "instance_count)")
             try:
-                status, answer, content_type = forward(data["deployments"][name], body, headers)
+                status, answer, content_type = forward(deployment, body, headers)
+            except TimeoutError:
+                log.add(name, 408, (time.perf_counter() - started) * 1000, body, probe)
+                return self.error(408, f"deployment {name} took longer than request_timeout_ms "
+                                  f"({deployment.get('request_timeout_ms', UPSTREAM_TIMEOUT * 1000)} ms)")
             except OSError as exc:
                 log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
+            finally:
+                in_flight.leave(name)
             log.add(name, status, (time.perf_counter() - started) * 1000, body, probe)
             self.reply(status, answer, {"Content-Type": content_type, "azureml-model-deployment": name})
 

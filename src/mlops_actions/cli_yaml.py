@@ -1,0 +1,119 @@
+"""Azure ML CLI v2 endpoint and deployment YAML files, read as the Azure ML CLI reads them.
+
+Sources:
+- learn.microsoft.com/azure/machine-learning/reference-yaml-deployment-managed-online: the keys; `model` is
+  "a reference to an existing versioned model in the workspace or an inline model specification"
+  (azureml:<model-name>:<model-version>, or the Model schema); `code_configuration.code` is a local path;
+  `environment_variables` are "set in the deployment container" and readable by the scoring script.
+- how-to-manage-models ("azureml:<name>@latest" for a model's latest version).
+- reference-yaml-model: an inline model's `path` ("a local path ... or a URI"), `name`, `version`, `type`
+  (custom_model by default).
+- azure-rest-api-specs, OnlineRequestSettings: maxConcurrentRequestsPerInstance ("Defaults to 1"),
+  requestTimeout ("Defaults to 5000ms"); maxQueueWait deprecated for managed online endpoints.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_actions import paths
+from mlops_actions.inputs import Inputs
+
+REFERENCE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
+ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # POSIX names: what a container can set
+REQUEST_SETTINGS = ("request_timeout_ms", "max_concurrent_requests_per_instance")
+LOCAL_KEYS = {"$schema", "name", "endpoint_name", "model", "code_configuration", "instance_count",
+              "environment_variables", "request_settings"}  # what the local backend honours
+
+
+@dataclass
+class InlineModel:
+    """A model the deployment file defines in place: registered before it is deployed, as the CLI does."""
+    path: Path
+    name: str
+    model_type: str
+
+
+def read(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
+    """An Azure ML CLI v2 YAML file: its path and content (a mapping)."""
+    path = inputs.optional_file(name, Path.cwd())
+    if path is None:
+        return None, {}
+    import yaml
+
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise inputs.error(name, f"not valid YAML ({str(exc).splitlines()[0]})", "fix the file") from None
+    if not isinstance(content, dict):
+        raise inputs.error(name, "not a YAML mapping", "give an Azure ML CLI v2 online endpoint/deployment YAML")
+    return path, content
+
+
+def model(inputs: Inputs, file: Path, content: dict, endpoint: str) -> tuple[str, str] | InlineModel | None:
+    """The deployment file's `model`: (name, version or 'latest') for a reference, an InlineModel, or None."""
+    value = content.get("model")
+    if value is None:
+        return None
+    if isinstance(value, str) and value.startswith("azureml:"):
+        found = REFERENCE.match(value)
+        if not found or (found["label"] and found["label"] != "latest"):
+            raise inputs.error("deployment-file", f"model {value!r} is not a model reference this action reads",
+                               "write azureml:<name>:<version>, azureml:<name>@latest, or an inline model")
+        return found["name"], found["version"] or "latest"
+    inline = {"path": value} if isinstance(value, str) else value
+    if not isinstance(inline, dict) or not isinstance(inline.get("path"), str) or not inline["path"]:
+        raise inputs.error("deployment-file", "its model is neither a reference nor an inline model with a path",
+                           "write azureml:<name>:<version>, or model: {name: ..., path: ...}")
+    if inline["path"].startswith(("azureml:", "http:", "https:", "wasbs:", "abfss:")):
+        raise inputs.error("deployment-file", f"its inline model's path {inline['path']!r} is a URI",
+                           "register the model first (register-model) and reference it as azureml:<name>:<version>")
+    model_type = str(inline.get("type") or "custom_model")
+    if model_type not in ("custom_model", "mlflow_model"):
+        raise inputs.error("deployment-file", f"its inline model's type {model_type!r} is not deployable here",
+                           "use custom_model or mlflow_model")
+    path = paths.confined("deployment-file", inline["path"], file.parent / inline["path"])  # relative to the file
+    if not path.exists():
+        raise inputs.error("deployment-file", f"its inline model's path {inline['path']!r} does not exist next to "
+                           "it", "give the model's folder or file, relative to the deployment file")
+    return InlineModel(path=path, name=str(inline.get("name") or endpoint),
+                       model_type=model_type)
+
+
+def environment_variables(inputs: Inputs, content: dict) -> dict[str, str]:
+    value = content.get("environment_variables") or {}
+    if not isinstance(value, dict):
+        raise inputs.error("deployment-file", "its environment_variables is not a mapping", "write NAME: value pairs")
+    bad = [str(name) for name in value if not ENVIRONMENT_NAME.match(str(name))]
+    if bad:
+        raise inputs.error("deployment-file", f"environment_variables has names a process cannot take ({bad[0]!r})",
+                           "use letters, digits and underscores, not starting with a digit")
+    return {str(name): "" if text is None else str(text).lower() if isinstance(text, bool) else str(text)
+            for name, text in value.items()}
+
+
+def request_settings(inputs: Inputs, content: dict) -> dict[str, int]:
+    value = content.get("request_settings") or {}
+    if not isinstance(value, dict):
+        raise inputs.error("deployment-file", "its request_settings is not a mapping",
+                           f"write {' and '.join(REQUEST_SETTINGS)} under it")
+    settings = {}
+    for key in REQUEST_SETTINGS:
+        if key in value:
+            number = value[key]
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise inputs.error("deployment-file", f"request_settings.{key} is {number!r}, not a whole number "
+                                   "of at least 1", f"set request_settings.{key} to a whole number")
+            settings[key] = number
+    return settings
+
+
+def not_honoured_locally(content: dict) -> list[str]:
+    """Keys of a deployment file the local backend cannot honour (it warns about each)."""
+    keys = sorted(key for key in content if key not in LOCAL_KEYS)
+    settings = content.get("request_settings")
+    if isinstance(settings, dict):
+        keys += [f"request_settings.{key}" for key in settings if key not in REQUEST_SETTINGS]
+    return keys
