@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -599,6 +601,12 @@ def test_a_cli_v2_deployment_file_as_the_azure_ml_cli_reads_it(lab, runner, caps
     status, text, _ = backend.invoke("cli-yaml", b"{}", None, key, 10)
     assert (status, json.loads(text)) == (200, {"greeting": "hello", "weights": "0.5"})
     assert backend.invoke("cli-yaml", b'{"sleep": 3}', None, key, 10)[0] == 408  # past request_timeout_ms
+    failed = urllib.request.Request(backend.get_endpoint("cli-yaml").scoring_uri, data=b'{"sleep": "x"}',
+                                    headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:  # the scoring script raised: the server's 500 is a 424
+        urllib.request.urlopen(failed, timeout=10)
+    assert (caught.value.code, caught.value.headers["ms-azureml-model-error-statuscode"]) == (424, "500")
+    assert "(model status 500)" in json.loads(caught.value.read())["message"]
     time.sleep(2)  # the slow request's worker is free again
     with ThreadPoolExecutor(4) as pool:  # 2 x 1 per instance x 1 instance in parallel; the rest refused
         statuses = sorted(pool.map(lambda _: backend.invoke("cli-yaml", b'{"sleep": 1}', None, key, 10)[0], range(4)))

@@ -4,7 +4,9 @@ As an Azure ML managed online endpoint does: key authentication (Authorization: 
 split by weight, the `azureml-model-deployment` header to reach one deployment (even at 0%), and the
 answering deployment named in the response's `azureml-model-deployment` header, and mirrored traffic (a
 share of the requests not naming a deployment is copied to the mirror deployment, whose answer goes
-nowhere). It rereads the endpoint's record when it changes, so traffic moves without a restart. Every scored
+nowhere); a deployment that answers other than 200 is a 424 (its status in ms-azureml-model-error-statuscode),
+one slower than its request_timeout_ms a 408, more requests in parallel than it admits a 429. It rereads the
+endpoint's record when it changes, so traffic moves without a restart. Every scored
 request is logged, with its data, to requests.jsonl beside the record (what the monitor reads; data
 collection, locally); mirrored copies are marked as such.
 
@@ -210,8 +212,16 @@ def handler_for(record: Record, log: RequestLog):
                 return self.error(502, f"deployment {name} did not answer: {exc}")
             finally:
                 in_flight.leave(name)
+            if status != 200:  # "If your model container returns a non-200 response, Azure returns a 424" with the
+                # model's status and reason in headers (how-to-troubleshoot-online-endpoints)
+                answer = json.dumps({"message": "An unexpected error occurred in scoring script. Check the logs for "
+                                     f"more info. (model status {status})",
+                                     "model_response": answer.decode(errors="replace")[:1000]}).encode()
+                content_type, model_status, status = "application/json", status, 424
             log.add(name, status, (time.perf_counter() - started) * 1000, body, probe)
-            self.reply(status, answer, {"Content-Type": content_type, "azureml-model-deployment": name})
+            self.reply(status, answer, {"Content-Type": content_type, "azureml-model-deployment": name,
+                                        **({"ms-azureml-model-error-statuscode": str(model_status),
+                                            "ms-azureml-model-error-reason": "model_error"} if status == 424 else {})})
 
         def mirror(self, data: dict, name: str, body: bytes, headers: dict[str, str], probe: bool) -> None:
             started = time.perf_counter()
