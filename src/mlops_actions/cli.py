@@ -33,6 +33,7 @@ COMMANDS = {
     "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
+    "local": ("local_run", "Run the project's generated workflows on this machine through act (local backend)."),
 }
 
 

@@ -1,0 +1,207 @@
+"""The local command: run a project's generated workflows on this machine through act, with the local backend.
+
+For a repository with mlops.yml and the workflows `generate` wrote, it
+- maps the library the workflows use (library.repository at each ref they name) to this installation's
+  checkout, and the pinned third-party actions to offline stand-ins;
+- writes the event: a pull request from a branch, a push to the trunk (CI, then CD), CD by hand for a model
+  version, the monitor;
+- keeps the local backend's state and the jobs' artifacts in one folder (state-dir);
+- runs the jobs with a Python of its own (a virtual environment cached per Python and library version, into
+  which the workflows install what they need), never the one running this command;
+- holds production when mlops.yml asks for its approval, unless approve-production is true;
+- prints each job as it ends, then a table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops_actions import __version__, github, paths
+from mlops_actions.github import ActionError
+from mlops_actions.inputs import Input, Inputs
+
+LIBRARY_ROOT = Path(__file__).resolve().parents[2]  # a checkout: action.yml, actions/, src/
+EVENTS = ("pull-request", "push", "cd", "monitor")
+WORKFLOWS = {"pull-request": "pull-request.yml", "push": "ci.yml", "cd": "cd.yml", "monitor": "monitor.yml"}
+
+INPUTS = [
+    Input("event", "What happens: pull-request (lint and unit tests), push (to the trunk: CI, then CD), cd (CD by "
+          "hand for model-version), monitor.", "push", choices=EVENTS),
+    Input("branch", "pull-request: the branch to test. Empty: the current branch."),
+    Input("model-version", "cd: the version to deploy.", "latest"),
+    Input("approve-production", "Deploy to production when mlops.yml asks for its approval (as a reviewer would "
+          "approve it on GitHub); otherwise CD stops after staging ('true' or 'false').", "false"),
+    Input("config", "The project's mlops.yml.", "mlops.yml"),
+    Input("state-dir", "The folder of the local backend's state and the jobs' artifacts. Empty: "
+          "~/.mlops-actions/local/<repository folder>."),
+    Input("runner-python", "The Python the jobs run with. Empty: a virtual environment of this command's own, "
+          "cached under ~/.cache/mlops-actions/runner."),
+]
+OUTPUTS = {"report": "A JSON report of the run: each job's outcome, time and annotations."}
+
+
+@dataclass
+class Stage:
+    name: str
+    outcome: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    """One project's workflows, run through act with this library and one state folder."""
+    repo: Path
+    state: Path
+    python: Path
+    library: dict[str, Path]  # owner/name@ref -> folder
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> Path:
+        return self.state / "artifacts"
+
+    def run(self, event: str, workflow: str, payload: dict, label: str, hold_production: bool,
+            repo: Path | None = None):
+        """Run `workflow` for the GitHub `event`; each job is printed, and kept as a stage, as it ends."""
+        from mlops_actions import act
+
+        def job_ended(name: str, job) -> None:
+            notes = [f"{a.level}: {a.file + ':' + str(a.line) + ' ' if a.file else ''}[{a.title}] "
+                     f"{a.message.splitlines()[0] if a.message else ''}" for a in job.annotations]
+            passed = job.result == "succeeded"
+            self.stages.append(Stage(f"{label}: {name}", "passed" if passed else "failed", job.seconds, notes))
+            print(f"  {'✓' if passed else '✗'} {label}: {name} ({job.seconds:.1f} s)", flush=True)
+            for note in notes:
+                print(f"      {note}")
+
+        return act.run(event, workflow, repo or self.repo, payload=payload, repositories=self.library,
+                       env={"MLOPS_ACTIONS_STATE": str(self.state / "state"),
+                            "MLOPS_ACTIONS_ARTIFACTS": str(self.artifacts)},
+                       variables={"MLOPS_HOLD_PRODUCTION": str(hold_production).lower()}, on_job_end=job_ended,
+                       python=self.python)
+
+    def table(self, total: float) -> str:
+        rows = [f"| {s.name} | {s.outcome} | {s.seconds:.1f} s | {100 * s.seconds / total:.0f}% |" for s in self.stages]
+        return "\n".join(["| Job | Outcome | Wall time | Share |", "|---|---|---|---|", *rows,
+                          f"| Total | | {total:.1f} s | 100% |"])
+
+
+def library_folders(workflows: list[Path], repository: str) -> dict[str, Path]:
+    """Every ref at which the workflows use `repository`, mapped to this library's checkout."""
+    if not (LIBRARY_ROOT / "actions" / "run.sh").is_file():
+        raise ActionError("No library checkout", f"the local command runs the workflows with this installation's "
+                          f"actions, and {LIBRARY_ROOT} is not a checkout of mlops-actions. Fix: install "
+                          "mlops-actions from a clone (pip install -e '<clone>[act]').")
+    uses = re.compile(rf"uses:\s*{re.escape(repository)}(?:/[\w./-]+)?@([\w.-]+)")
+    refs = {ref for workflow in workflows for ref in uses.findall(workflow.read_text())}
+    return {f"{repository}@{ref}": LIBRARY_ROOT for ref in sorted(refs)}
+
+
+def runner_python(given: str) -> Path:
+    """The Python the jobs run with: `given`, else a virtual environment of its own, cached per Python and
+    library version (the workflows install into it what they need, as on a fresh runner)."""
+    if given:
+        return Path(os.path.abspath(Path(given).expanduser()))  # not resolved: a venv's python is a link
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "mlops-actions" / "runner"
+    venv = cache / f"python{sys.version_info[0]}.{sys.version_info[1]}-mlops-actions-{__version__}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"Creating the jobs' Python environment: {venv}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    return python
+
+
+def payload(event: str, trunk: str, branch: str, model_name: str, version: str) -> tuple[str, dict]:
+    """The GitHub event name and payload act is given."""
+    if event == "pull-request":
+        return "pull_request", {"number": 1, "pull_request": {"number": 1, "title": f"Local run of {branch}",
+                                                              "head": {"ref": branch}, "base": {"ref": trunk}}}
+    if event == "push":
+        return "push", {"ref": f"refs/heads/{trunk}"}
+    if event == "cd":
+        return "workflow_dispatch", {"inputs": {"model-name": model_name, "model-version": version}}
+    return "workflow_dispatch", {}
+
+
+def current_branch(repo: Path) -> str:
+    found = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=repo, capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ActionError("Not a git repository", f"{repo} is not a git repository with a commit (act reads the "
+                          "commit and branch from git). Fix: git init, then commit.")
+    return found.stdout.strip()
+
+
+def run(inputs: Inputs) -> int:
+    from mlops_actions import config as project_config
+
+    event = inputs.choice("event")
+    approve = inputs.flag("approve-production")
+    config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
+    c = project_config.load(config_path)
+    repo = config_path.parent
+    workflows = repo / ".github" / "workflows"
+    workflow = workflows / WORKFLOWS[event]
+    if not workflow.is_file():
+        extra = " (and add a monitor: block to mlops.yml)" if event == "monitor" else ""
+        raise ActionError("Workflow not generated", f"{workflow} does not exist. Fix: run `mlops-actions generate`"
+                          f"{extra} in {repo}.")
+    if c["backend"] != "local":
+        github.warning(f"{config_path.name} uses the {c['backend']} backend; the local run uses the local one "
+                       "only where the workflows ask for it.", title="Backend")
+    branch = inputs["branch"] or current_branch(repo)
+    if inputs["branch"] and event == "pull-request" and branch != current_branch(repo):
+        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo)
+        if known.returncode != 0:
+            raise inputs.error("branch", f"not a branch of {repo}", "give a local branch's name")
+    state = Path(inputs["state-dir"] or f"~/.mlops-actions/local/{repo.name}").expanduser().resolve()
+    paths.usable("state-dir", inputs["state-dir"], state)
+    hold = bool(c["environments"]["production"].get("approval")) and not approve
+    session = Session(repo, state, runner_python(inputs["runner-python"]),
+                      library_folders(sorted(workflows.glob("*.yml")), c["library"]["repository"]))
+
+    name, body = payload(event, c["branch"], branch, c["model"]["name"], inputs["model-version"])
+    print(f"Repository: {repo} ({branch})\nLibrary: {LIBRARY_ROOT}\nState and artifacts: {state}\n"
+          f"Jobs' Python: {session.python}\nProduction: "
+          + ("held until approved (approve-production: true)" if hold else "deployed without a hold"), flush=True)
+    started = time.monotonic()
+    with worktree(repo, branch if event == "pull-request" and inputs["branch"] else "") as checkout:
+        result = session.run(name, f".github/workflows/{WORKFLOWS[event]}", body, event, hold, checkout)
+    total = time.monotonic() - started
+    print()
+    print(session.table(total))
+    if hold and event in ("push", "cd") and result.returncode == 0:
+        print("\nProduction was held: mlops.yml asks for its approval. Approve it with --approve-production true.")
+    report = state / "report.json"
+    state.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"event": event, "returncode": result.returncode, "seconds": total,
+                                  "stages": [dataclasses.asdict(stage) for stage in session.stages]}, indent=2))
+    github.set_output("report", report)
+    return 0 if result.returncode == 0 else 1
+
+
+class worktree:
+    """The repository itself, or (for a branch other than the current one) a temporary git worktree of it."""
+
+    def __init__(self, repo: Path, branch: str):
+        self.repo, self.branch, self.folder = repo, branch, None
+
+    def __enter__(self) -> Path:
+        if not self.branch or self.branch == current_branch(self.repo):
+            return self.repo
+        self.folder = Path(tempfile.mkdtemp(prefix="mlops-actions-pr-")) / self.repo.name
+        subprocess.run(["git", "worktree", "add", "-q", str(self.folder), self.branch], cwd=self.repo, check=True)
+        return self.folder
+
+    def __exit__(self, *exc) -> None:
+        if self.folder:
+            subprocess.run(["git", "worktree", "remove", "--force", str(self.folder)], cwd=self.repo, check=False)

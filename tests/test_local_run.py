@@ -1,0 +1,87 @@
+"""`mlops-actions local`: what it gives act (the library's refs, the event, the Python) and its refusals.
+The runs themselves are in test_pipeline.py (the demo and a new repository, through act)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_actions import cli, local_run
+from mlops_actions.github import ActionError
+from mlops_actions.inputs import Inputs
+
+
+def call(**flags):
+    return local_run.run(Inputs.read(local_run.INPUTS, flags, environ={}))
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A new repository with a starter mlops.yml, committed; no workflows generated yet."""
+    folder = tmp_path / "churn"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert cli.main(["init"]) == 0
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=folder, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "init",
+                    "--allow-empty"], cwd=folder, check=True)
+    return folder
+
+
+def test_a_workflow_not_generated_says_to_run_generate(repo):
+    with pytest.raises(ActionError, match=r"pull-request.yml does not exist. Fix: run `mlops-actions generate`"):
+        call(event="pull-request")
+
+
+def test_the_monitor_without_a_monitor_block_says_to_add_one(repo):
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    with pytest.raises(ActionError, match="add a monitor: block to mlops.yml"):
+        call(event="monitor")
+
+
+def test_no_mlops_yml_says_to_run_init(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ActionError, match="run `mlops-actions init`"):
+        call(event="push")
+
+
+def test_an_unknown_event_is_refused_on_read():
+    with pytest.raises(ActionError, match="input 'event' is 'deploy': not one of pull-request, push, cd, monitor"):
+        Inputs.read(local_run.INPUTS, {"event": "deploy"}, environ={})
+
+
+def test_every_ref_the_workflows_use_is_mapped_to_this_checkout(tmp_path):
+    workflow = tmp_path / "ci.yml"
+    workflow.write_text("jobs:\n  a:\n    steps:\n      - uses: acme/mlops-actions/actions/train@v1\n"
+                        "      - uses: acme/mlops-actions@0123456789abcdef0123456789abcdef01234567 # v1.2.0\n"
+                        "      - uses: actions/checkout@v4\n")
+    assert local_run.library_folders([workflow], "acme/mlops-actions") == {
+        "acme/mlops-actions@0123456789abcdef0123456789abcdef01234567": local_run.LIBRARY_ROOT,
+        "acme/mlops-actions@v1": local_run.LIBRARY_ROOT}
+
+
+@pytest.mark.parametrize("event, name, body", [
+    ("pull-request", "pull_request", {"number": 1, "pull_request": {
+        "number": 1, "title": "Local run of feature/x", "head": {"ref": "feature/x"}, "base": {"ref": "trunk"}}}),
+    ("push", "push", {"ref": "refs/heads/trunk"}),
+    ("cd", "workflow_dispatch", {"inputs": {"model-name": "churn", "model-version": "7"}}),
+    ("monitor", "workflow_dispatch", {}),
+])
+def test_each_event_is_what_github_sends(event, name, body):
+    assert local_run.payload(event, "trunk", "feature/x", "churn", "7") == (name, body)
+
+
+def test_the_jobs_python_is_a_cached_environment_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    python = local_run.runner_python("")
+    assert python.is_relative_to(tmp_path / "mlops-actions" / "runner") and python.exists()
+    assert Path(sys.executable).parent != python.parent  # never the Python running the command
+    assert local_run.runner_python("") == python  # cached: made once
+    given = tmp_path / "venv" / "bin" / "python"
+    assert local_run.runner_python(str(given)) == given  # a venv's python is a link: not resolved
+
+
+def test_not_a_git_repository_is_a_clear_error(tmp_path):
+    with pytest.raises(ActionError, match="is not a git repository"):
+        local_run.current_branch(tmp_path)
