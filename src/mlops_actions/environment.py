@@ -16,7 +16,7 @@ REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements"
 MODULES = {
     "lint": ("flake8",),
     "test": ("pytest", "pytest_cov"),
-    "local": ("mlflow", "sqlalchemy", "alembic", "yaml", "gunicorn", "azureml_inference_server_http"),
+    "local": ("mlflow", "sqlalchemy", "alembic", "yaml", "gunicorn", "azureml_inference_server_http", "psutil"),
     "azureml": ("azure.ai.ml", "azure.identity", "yaml"),
     "schema": ("jsonschema",),
     "generate": ("jinja2", "jsonschema", "yaml"),

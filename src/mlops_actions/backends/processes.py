@@ -58,14 +58,14 @@ def start(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> subp
 
 def alive(pid: int | None, marker: str) -> bool:
     """Whether `pid` runs and is still ours (its command line contains `marker`; PIDs are reused)."""
+    import psutil  # Linux and macOS alike
+
     if not pid:
         return False
     try:
-        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
+        return marker in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:  # gone, a zombie (psutil.ZombieProcess), or not ours to read
         return False
-    return marker in command_line and state != "Z"
 
 
 def stop(pid: int | None, marker: str, grace: float = 10.0) -> None:
@@ -107,22 +107,20 @@ def healthy(url: str) -> bool:
 def stop_all_under(folder: Path) -> list[int]:
     """Stop every process of this user's that runs from `folder` (its working directory is in it, or its
     command line names it): what a record that can no longer be read had started."""
+    import psutil
+
     folder = folder.resolve()
     stopped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+    for process in psutil.process_iter():
         try:
-            cwd = Path(os.readlink(entry / "cwd"))
-            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            if process.pid == os.getpid() or process.uids().real != os.getuid():
+                continue
+            cwd, command_line = Path(process.cwd()), " ".join(process.cmdline())
+            if cwd == folder or cwd.is_relative_to(folder) or str(folder) in command_line:
+                process.terminate()
+                stopped.append(process.pid)
+        except (psutil.Error, OSError):  # gone, or not ours to read
             continue
-        if cwd == folder or cwd.is_relative_to(folder) or str(folder) in command_line:
-            try:
-                os.kill(int(entry.name), signal.SIGTERM)
-                stopped.append(int(entry.name))
-            except OSError:
-                pass
     return stopped
 
 
