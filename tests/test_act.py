@@ -1,6 +1,8 @@
 """The self-test workflow, run through act: the composite actions really execute, as on a runner."""
 
 import re
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,19 @@ def test_a_wrong_result_fails_the_self_test(tmp_path):
     assert run.returncode != 0 and run.jobs["Lint action"].result == "failed"
     assert Annotation("error", "violations count: expected '4', got '5'", title="Self-test") \
         in run.jobs["Lint action"].annotations
+
+
+def test_a_run_past_its_time_limit_is_stopped_with_what_its_jobs_started(tmp_path):
+    """act and the processes of its jobs are stopped together at the time limit, and the run says so."""
+    marker = tmp_path / "still-running"
+    workflow = tmp_path / ".github" / "workflows" / "slow.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("on: workflow_dispatch\njobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps:\n"
+                        f"      - run: sleep 120; touch {marker}\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    started = time.monotonic()
+    run = act.run("workflow_dispatch", ".github/workflows/slow.yml", tmp_path, timeout=5)
+    assert run.timed_out and time.monotonic() - started < 60
+    time.sleep(1)
+    found = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True)
+    assert found.stdout.strip() == "" and not marker.exists()

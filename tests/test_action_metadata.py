@@ -27,7 +27,7 @@ EXPRESSION = re.compile(r"\$\{\{")
 def tool(name: str) -> str:
     """A tool installed beside this Python (the dev extra), else on PATH."""
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    assert found, f"{name} is not installed: scripts/test installs it (requirements/dev.txt)"
+    assert found, f"{name} is not installed: scripts/test installs it (requirements/dev.txt, act.txt)"
     return found
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from mlops_actions import generate, starter
 from mlops_actions.config import ConfigError
+from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +133,7 @@ def test_a_hostile_value_stays_data(tmp_path):
     (lambda t: t + "backend: azureml\n", "azure: required with backend azureml"),
     (lambda t: t.replace("train: python", "train: ${{ github.event.issue.title }} python"),
      "model.train: '${{ github.event.issue.title }} python"),
+    (lambda t: t + "monitor: [1]\n", "monitor (line 34): [1] is not an object"),
 ])
 def test_bad_config_is_one_clear_error_and_nothing_is_written(tmp_path, edit, message):
     config = tmp_path / "mlops.yml"
@@ -140,6 +142,17 @@ def test_bad_config_is_one_clear_error_and_nothing_is_written(tmp_path, edit, me
         run_generate(config)
     assert message in str(caught.value)
     assert not (tmp_path / ".github").exists()
+
+
+def test_generate_writes_no_workflow_through_a_symbolic_link(tmp_path):
+    config = tmp_path / "repo" / "mlops.yml"
+    config.parent.mkdir()
+    config.write_text((GOLDEN / "local" / "mlops.yml").read_text())
+    (tmp_path / "elsewhere").mkdir()
+    (config.parent / ".github").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ActionError, match="is a symbolic link"):
+        run_generate(config)
+    assert list((tmp_path / "elsewhere").rglob("*")) == [] and not (tmp_path / "zizmor.yml").exists()
 
 
 def test_a_missing_config_says_how_to_start(tmp_path):

@@ -601,6 +601,7 @@ def test_a_cli_v2_deployment_file_as_the_azure_ml_cli_reads_it(lab, runner, caps
     status, text, _ = backend.invoke("cli-yaml", b"{}", None, key, 10)
     assert (status, json.loads(text)) == (200, {"greeting": "hello", "weights": "0.5"})
     assert backend.invoke("cli-yaml", b'{"sleep": 3}', None, key, 10)[0] == 408  # past request_timeout_ms
+    time.sleep(2)  # the slow request's worker is free again
     failed = urllib.request.Request(backend.get_endpoint("cli-yaml").scoring_uri, data=b'{"sleep": "x"}',
                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as caught:  # the scoring script raised: the server's 500 is a 424
@@ -625,6 +626,14 @@ def test_a_cli_v2_deployment_file_as_the_azure_ml_cli_reads_it(lab, runner, caps
     (("model:\n  path: model\n", "model:\n  path: ../../../../etc\n"), "outside the workspace"),
     (("GREETING: hello", "1GREETING: hello"), "names a process cannot take"),
     (("request_timeout_ms: 1500", "request_timeout_ms: -1"), "request_settings.request_timeout_ms is -1"),
+    (("request_timeout_ms: 1500", "request_timeout_ms: 10000000000000"), "not a whole number from 1 to 3600000"),
+    (("GREETING: hello", "GREETING: [a, b]"), "environment_variables.GREETING is not a value a process can take"),
+    (("GREETING: hello", 'GREETING: "a\\0b"'), "environment_variables.GREETING is not a value a process can take"),
+    (("code_configuration:\n  code: onlinescoring\n  scoring_script: score.py\n", ""),
+     "its inline custom_model has no code_configuration"),
+    (("code_configuration:\n  code: onlinescoring\n  scoring_script: score.py\n", "code_configuration: x\n"),
+     "its code_configuration is not a mapping"),
+    (("  path: model\n", "  path: model\n  type: mlflow_model\n"), "has no MLmodel file"),
 ])
 def test_a_deployment_file_azure_would_refuse_is_an_input_error(lab, runner, change, message):
     folder = lab["folder"] / "cli-yaml-bad"

@@ -74,12 +74,25 @@ def test_each_event_is_what_github_sends(event, name, body):
 
 def test_the_jobs_python_is_a_cached_environment_of_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    python = local_run.runner_python("")
+    read = lambda **flags: Inputs.read(local_run.INPUTS, flags, environ={})  # noqa: E731
+    python = local_run.runner_python(read())
     assert python.is_relative_to(tmp_path / "mlops-actions" / "runner") and python.exists()
     assert Path(sys.executable).parent != python.parent  # never the Python running the command
-    assert local_run.runner_python("") == python  # cached: made once
-    given = tmp_path / "venv" / "bin" / "python"
-    assert local_run.runner_python(str(given)) == given  # a venv's python is a link: not resolved
+    (python.parent / "installed-by-a-workflow").write_text("")
+    assert local_run.runner_python(read()) == python  # cached: what the workflows installed stays
+    assert (python.parent / "installed-by-a-workflow").exists()
+    assert local_run.runner_python(read(**{"runner-python": str(python)})) == python  # a link: not resolved
+    with pytest.raises(ActionError, match="input 'runner-python' is .*: not a Python this user can run"):
+        local_run.runner_python(read(**{"runner-python": str(tmp_path / "nothing")}))
+    with pytest.raises(ActionError, match="a home folder that does not exist"):
+        local_run.runner_python(read(**{"runner-python": "~no-such-user-here/python"}))
+
+
+def test_a_state_dir_that_is_a_file_is_refused_before_anything_runs(repo):
+    assert cli.main(["generate"]) == 0
+    (repo / "state").write_text("")
+    with pytest.raises(ActionError, match="input 'state-dir' is 'state': a file, not a folder"):
+        call(event="pull-request", **{"state-dir": "state"})
 
 
 def test_not_a_git_repository_is_a_clear_error(tmp_path):

@@ -104,6 +104,20 @@ def test_a_categorical_column_is_left_out_with_a_notice(endpoint, runner, capsys
     assert [row["feature"] for row in json.loads(open(runner.outputs()["report"]).read())["features"]] == ["bmi"]
 
 
+def test_only_categorical_columns_in_common_is_an_error_not_no_drift(endpoint, runner):
+    send(endpoint, 0, requests=5)
+    training = pd.read_csv(endpoint["folder"] / "training.csv")
+    training.assign(glucose=training.glucose.astype(str) + " mg/dL", bmi=training.bmi.astype(str) + " kg/m2").to_csv(
+        endpoint["folder"] / "all-labelled.csv", index=False)
+    with pytest.raises(InputError, match="no numeric column in common with what watched served"):
+        watch(endpoint, runner, **{"training-data": "all-labelled.csv", "min-requests": "1"})
+
+
+def test_features_named_before_anything_was_served_in_the_window_are_too_few_to_judge(endpoint, runner, capsys):
+    assert watch(endpoint, runner, features="glucose, bmi", **{"window-hours": "0.0000001"}) == 0
+    assert "served 0 requests, fewer than min-requests 30: too few to judge" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("schedule", ["0 6 * *", "61 6 * * *", "0 6 * * 7", "@daily"])
 def test_an_invalid_cron_schedule_is_refused(endpoint, runner, schedule):
     with pytest.raises(InputError, match="'schedule' is .*not a cron expression"):

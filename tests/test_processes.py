@@ -12,6 +12,9 @@ from mlops_actions.backends import processes
 def test_alive_means_running_and_ours_not_a_zombie_nor_a_reused_pid(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "marker-of-this-test"])
     try:
+        deadline = time.monotonic() + 10  # until the forked child has become python (exec)
+        while not processes.alive(child.pid, "marker-of-this-test") and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert processes.alive(child.pid, "marker-of-this-test")
         assert not processes.alive(child.pid, "marker-of-another-server")  # a reused PID is not ours
         os.kill(child.pid, signal.SIGKILL)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,7 @@ class Run:
     returncode: int
     output: str
     jobs: dict[str, Job]
+    timed_out: bool = False
 
 
 def parse_annotation(level: str, props: str | None, message: str) -> Annotation:
@@ -129,10 +131,13 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
         command += ["-j", job]
     jobs: dict[str, Job] = {}
     output = []
-    try:
+    process = None
+    try:  # act and what its jobs start run in a session of their own: stopped together on timeout or interrupt
         process = subprocess.Popen(command, cwd=repo, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-        killer = threading.Timer(timeout, process.kill)
+                                   text=True, encoding="utf-8", errors="replace", start_new_session=True)
+        fired = threading.Event()
+        killer = threading.Timer(timeout, lambda: (fired.set(), stop_group(process)))
+        killer.daemon = True
         killer.start()
         for line in process.stdout:  # streamed, so that each job's wall time is measured here
             output.append(line)
@@ -140,10 +145,28 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
             if name and on_job_end and jobs[name].result and "🏁" in line:
                 on_job_end(name, jobs[name])
         returncode = process.wait()
+        timed_out = fired.is_set()
         killer.cancel()
     finally:
+        if process is not None and process.poll() is None:
+            stop_group(process)
         shutil.rmtree(scratch)
-    return Run(returncode, "".join(output), jobs)
+    return Run(returncode, "".join(output), jobs, timed_out)
+
+
+def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """Stop act and every process its jobs started (its session's process group): SIGTERM, which the
+    actions handle by stopping what they were starting, then SIGKILL after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except OSError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def copy_repository(source: Path, target: Path) -> Path:

@@ -24,6 +24,7 @@ from mlops_actions.inputs import Inputs
 REFERENCE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # POSIX names: what a container can set
 REQUEST_SETTINGS = ("request_timeout_ms", "max_concurrent_requests_per_instance")
+MAX_SETTING = 3_600_000  # a bound of this action's (an hour in ms), not Azure's: what a socket timeout takes
 LOCAL_KEYS = {"$schema", "name", "endpoint_name", "model", "code_configuration", "instance_count",
               "environment_variables", "request_settings"}  # what the local backend honours
 
@@ -45,6 +46,8 @@ def read(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
 
     try:
         content = yaml.safe_load(path.read_text())
+    except RecursionError:
+        raise inputs.error(name, "nested too deeply to read", "fix the file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise inputs.error(name, f"not valid YAML ({str(exc).splitlines()[0]})", "fix the file") from None
     if not isinstance(content, dict):
@@ -82,6 +85,19 @@ def model(inputs: Inputs, file: Path, content: dict, endpoint: str) -> tuple[str
                        model_type=model_type)
 
 
+def check_inline(inputs: Inputs, inline: InlineModel, code_path: Path | None) -> None:
+    """What registering and serving an inline model needs, checked before it is registered."""
+    if inline.model_type == "mlflow_model" and not (inline.path / "MLmodel").is_file():
+        raise inputs.error("deployment-file", f"its inline mlflow_model {inline.path} has no MLmodel file",
+                           "point model.path at the folder mlflow saved, or set model.type: custom_model")
+    if inline.path.is_dir() and not any(path.is_file() for path in inline.path.rglob("*")):
+        raise inputs.error("deployment-file", f"its inline model {inline.path} is an empty folder",
+                           "point model.path at the model's files")
+    if inline.model_type == "custom_model" and code_path is None:
+        raise inputs.error("deployment-file", "its inline custom_model has no code_configuration",
+                           "give code_configuration (code and scoring_script) that serves it")
+
+
 def environment_variables(inputs: Inputs, content: dict) -> dict[str, str]:
     value = content.get("environment_variables") or {}
     if not isinstance(value, dict):
@@ -90,6 +106,10 @@ def environment_variables(inputs: Inputs, content: dict) -> dict[str, str]:
     if bad:
         raise inputs.error("deployment-file", f"environment_variables has names a process cannot take ({bad[0]!r})",
                            "use letters, digits and underscores, not starting with a digit")
+    bad = [str(name) for name, text in value.items() if isinstance(text, (dict, list)) or "\0" in str(text)]
+    if bad:
+        raise inputs.error("deployment-file", f"environment_variables.{bad[0]} is not a value a process can take "
+                           "(a mapping, a list or a NUL)", "give each variable a string, number or boolean")
     return {str(name): "" if text is None else str(text).lower() if isinstance(text, bool) else str(text)
             for name, text in value.items()}
 
@@ -103,9 +123,9 @@ def request_settings(inputs: Inputs, content: dict) -> dict[str, int]:
     for key in REQUEST_SETTINGS:
         if key in value:
             number = value[key]
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_SETTING:
                 raise inputs.error("deployment-file", f"request_settings.{key} is {number!r}, not a whole number "
-                                   "of at least 1", f"set request_settings.{key} to a whole number")
+                                   f"from 1 to {MAX_SETTING}", f"set request_settings.{key} to a whole number")
             settings[key] = number
     return settings
 

@@ -195,7 +195,8 @@ def load(path: Path) -> dict:
     if not problems and len(set(endpoints)) < len(endpoints):
         problems.append(f"environments: {', '.join(sorted({e for e in endpoints if endpoints.count(e) > 1}))} is the "
                         "endpoint of more than one environment; staging and production each need their own")
-    schedule = (data.get("monitor") or {}).get("schedule", "")
+    monitor = data.get("monitor")
+    schedule = monitor.get("schedule", "") if isinstance(monitor, dict) else ""
     if not problems and schedule and not cron.valid(schedule):
         problems.append(f"monitor.schedule (line {lines.get(('monitor', 'schedule'))}): {schedule!r} is not a cron "
                         "expression (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6)")

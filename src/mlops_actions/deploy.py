@@ -81,6 +81,9 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
     if version != "latest" and not version.isdigit():
         raise inputs.error("model-version", "not a version", "give a version number or 'latest'")
     code = deployment_spec.get("code_configuration") or {}
+    if not isinstance(code, dict):
+        raise inputs.error("deployment-file", "its code_configuration is not a mapping",
+                           "write code_configuration: {code: <folder>, scoring_script: <file>}")
     # a code folder named in the deployment file is relative to that file, as the Azure ML CLI reads it
     code_base = deployment_file.parent if code.get("code") and not inputs["code-path"] else Path.cwd()
     setting(inputs, "code-path", code, "code")
@@ -108,6 +111,8 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
     if traffic and spec.mirror_percent:
         raise inputs.error("mirror-percent", f"set with traffic-percent {traffic}", "a deployment takes live or "
                            "mirrored traffic, not both: leave one of them at 0")
+    if inline:  # checked before it is registered
+        cli_yaml.check_inline(inputs, inline, code_path)
     if inputs["backend"] == "local" and cli_yaml.not_honoured_locally(deployment_spec):
         github.warning(f"The local backend does not honour {', '.join(cli_yaml.not_honoured_locally(deployment_spec))}"
                        f" of {inputs['deployment-file']}: Azure ML does.", title="Deployment file")

@@ -110,7 +110,8 @@ def run(inputs: Inputs) -> int:
     if problems:
         raise project_config.ConfigError(config_path, problems)
     pin_to_sha(c, inputs)
-    output = paths.confined("output", inputs["output"], config_path.parent / (inputs["output"] or ".github/workflows"))
+    output = config_path.parent / (inputs["output"] or ".github/workflows")
+    paths.confined("output", inputs["output"], output)  # a check: the writes below refuse links on the way
     rendered = render(c, config_path.name, output)
     drift = []
     for target, text in rendered.items():

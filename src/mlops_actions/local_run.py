@@ -15,9 +15,11 @@ For a repository with mlops.yml and the workflows `generate` wrote, it
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,7 @@ INPUTS = [
           "~/.mlops-actions/local/<repository folder>."),
     Input("runner-python", "The Python the jobs run with. Empty: a virtual environment of this command's own, "
           "cached under ~/.cache/mlops-actions/runner."),
+    Input("timeout-minutes", "How long the workflow may run before act and its jobs are stopped.", "60"),
 ]
 OUTPUTS = {"report": "A JSON report of the run: each job's outcome, time and annotations."}
 
@@ -71,7 +74,7 @@ class Session:
         return self.state / "artifacts"
 
     def run(self, event: str, workflow: str, payload: dict, label: str, hold_production: bool,
-            repo: Path | None = None):
+            repo: Path | None = None, timeout: float = 3600):
         """Run `workflow` for the GitHub `event`; each job is printed, and kept as a stage, as it ends."""
         from mlops_actions import act
 
@@ -88,7 +91,7 @@ class Session:
                        env={"MLOPS_ACTIONS_STATE": str(self.state / "state"),
                             "MLOPS_ACTIONS_ARTIFACTS": str(self.artifacts)},
                        variables={"MLOPS_HOLD_PRODUCTION": str(hold_production).lower()}, on_job_end=job_ended,
-                       python=self.python)
+                       python=self.python, timeout=timeout)
 
     def table(self, total: float) -> str:
         rows = [f"| {s.name} | {s.outcome} | {s.seconds:.1f} s | {100 * s.seconds / total:.0f}% |" for s in self.stages]
@@ -107,18 +110,33 @@ def library_folders(workflows: list[Path], repository: str) -> dict[str, Path]:
     return {f"{repository}@{ref}": LIBRARY_ROOT for ref in sorted(refs)}
 
 
-def runner_python(given: str) -> Path:
-    """The Python the jobs run with: `given`, else a virtual environment of its own, cached per Python and
-    library version (the workflows install into it what they need, as on a fresh runner)."""
-    if given:
-        return Path(os.path.abspath(Path(given).expanduser()))  # not resolved: a venv's python is a link
+def runner_python(inputs: Inputs) -> Path:
+    """The Python the jobs run with: runner-python, else a virtual environment of its own, cached per Python
+    and library version (the workflows install into it what they need, as on a fresh runner)."""
+    if inputs["runner-python"]:
+        given = Path(os.path.abspath(user_path(inputs, "runner-python")))  # not resolved: a venv's is a link
+        if not os.access(given, os.X_OK) or given.is_dir():
+            raise inputs.error("runner-python", "not a Python this user can run", "give a python executable's path")
+        return given
     cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "mlops-actions" / "runner"
     venv = cache / f"python{sys.version_info[0]}.{sys.version_info[1]}-mlops-actions-{__version__}"
-    python = venv / "bin" / "python"
-    if not python.exists():
+    if not (venv / "bin" / "python").exists():
         print(f"Creating the jobs' Python environment: {venv}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    return python
+        partial = venv.with_name(venv.name + ".partial")  # renamed when complete: an interrupted one is redone
+        made = subprocess.run([sys.executable, "-m", "venv", "--clear", str(partial)], capture_output=True, text=True)
+        if made.returncode != 0:
+            raise ActionError("No Python environment for the jobs", f"{sys.executable} -m venv failed: "
+                              f"{(made.stderr or made.stdout).strip()[-500:]} Fix: install Python's venv module "
+                              "(e.g. the python3-venv package), or give runner-python.")
+        partial.rename(venv)
+    return venv / "bin" / "python"
+
+
+def user_path(inputs: Inputs, name: str) -> Path:
+    try:
+        return paths.usable(name, inputs[name], Path(inputs[name]).expanduser())
+    except RuntimeError:  # ~user of no such user
+        raise inputs.error(name, "a home folder that does not exist", "give an existing path") from None
 
 
 def payload(event: str, trunk: str, branch: str, model_name: str, version: str) -> tuple[str, dict]:
@@ -146,6 +164,7 @@ def run(inputs: Inputs) -> int:
 
     event = inputs.choice("event")
     approve = inputs.flag("approve-production")
+    timeout = inputs.number("timeout-minutes", low=1, high=24 * 60) * 60
     config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     c = project_config.load(config_path)
     repo = config_path.parent
@@ -159,14 +178,20 @@ def run(inputs: Inputs) -> int:
         github.warning(f"{config_path.name} uses the {c['backend']} backend; the local run uses the local one "
                        "only where the workflows ask for it.", title="Backend")
     branch = inputs["branch"] or current_branch(repo)
+    if event == "push" and branch != c["branch"]:
+        github.warning(f"The push runs the current checkout of {branch} as if it were the trunk {c['branch']}: "
+                       f"check out {c['branch']} to run what the trunk has.", title="Not the trunk")
     if inputs["branch"] and event == "pull-request" and branch != current_branch(repo):
         known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo)
         if known.returncode != 0:
             raise inputs.error("branch", f"not a branch of {repo}", "give a local branch's name")
-    state = Path(inputs["state-dir"] or f"~/.mlops-actions/local/{repo.name}").expanduser().resolve()
-    paths.usable("state-dir", inputs["state-dir"], state)
+    digest = hashlib.sha256(str(repo).encode()).hexdigest()[:8]  # two clones of one name keep apart
+    state = (user_path(inputs, "state-dir") if inputs["state-dir"] else
+             Path(f"~/.mlops-actions/local/{repo.name}-{digest}").expanduser()).resolve()
+    if state.exists() and not state.is_dir():
+        raise inputs.error("state-dir", "a file, not a folder", "give a folder (it is created if missing)")
     hold = bool(c["environments"]["production"].get("approval")) and not approve
-    session = Session(repo, state, runner_python(inputs["runner-python"]),
+    session = Session(repo, state, runner_python(inputs),
                       library_folders(sorted(workflows.glob("*.yml")), c["library"]["repository"]))
 
     name, body = payload(event, c["branch"], branch, c["model"]["name"], inputs["model-version"])
@@ -175,7 +200,7 @@ def run(inputs: Inputs) -> int:
           + ("held until approved (approve-production: true)" if hold else "deployed without a hold"), flush=True)
     started = time.monotonic()
     with worktree(repo, branch if event == "pull-request" and inputs["branch"] else "") as checkout:
-        result = session.run(name, f".github/workflows/{WORKFLOWS[event]}", body, event, hold, checkout)
+        result = session.run(name, f".github/workflows/{WORKFLOWS[event]}", body, event, hold, checkout, timeout)
     total = time.monotonic() - started
     print()
     print(session.table(total))
@@ -186,6 +211,9 @@ def run(inputs: Inputs) -> int:
     report.write_text(json.dumps({"event": event, "returncode": result.returncode, "seconds": total,
                                   "stages": [dataclasses.asdict(stage) for stage in session.stages]}, indent=2))
     github.set_output("report", report)
+    if result.timed_out:
+        raise ActionError("Local run stopped", f"the workflow ran longer than timeout-minutes "
+                          f"({inputs['timeout-minutes']}); act and its jobs were stopped. Fix: raise timeout-minutes.")
     return 0 if result.returncode == 0 else 1
 
 
@@ -199,9 +227,15 @@ class worktree:
         if not self.branch or self.branch == current_branch(self.repo):
             return self.repo
         self.folder = Path(tempfile.mkdtemp(prefix="mlops-actions-pr-")) / self.repo.name
-        subprocess.run(["git", "worktree", "add", "-q", str(self.folder), self.branch], cwd=self.repo, check=True)
+        added = subprocess.run(["git", "worktree", "add", "-q", str(self.folder), self.branch], cwd=self.repo,
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            shutil.rmtree(self.folder.parent, ignore_errors=True)
+            raise ActionError("Branch not checked out", f"git worktree add {self.branch} failed: "
+                              f"{added.stderr.strip()} Fix: give a branch not checked out in another worktree.")
         return self.folder
 
     def __exit__(self, *exc) -> None:
         if self.folder:
             subprocess.run(["git", "worktree", "remove", "--force", str(self.folder)], cwd=self.repo, check=False)
+            shutil.rmtree(self.folder.parent, ignore_errors=True)

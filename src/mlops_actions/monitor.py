@@ -169,12 +169,15 @@ def run(inputs: Inputs) -> int:
         served_columns = ", ".join(map(str, data.columns))
         raise inputs.error("training-data", f"no column in common with what {endpoint} served ({served_columns})",
                            "give the data the model was trained on, with the same column names")
-    categorical = [f for f in wanted if not (pd.api.types.is_numeric_dtype(training[f])
-                                             and pd.api.types.is_numeric_dtype(data[f]))]
+    categorical = [f for f in wanted if len(data) and not (pd.api.types.is_numeric_dtype(training[f])
+                                                           and pd.api.types.is_numeric_dtype(data[f]))]
     if categorical:  # PSI and KS here compare numbers
         github.annotate("notice", f"{', '.join(categorical)} are not numeric and are not compared for drift.",
                         title="Monitoring")
         wanted = [f for f in wanted if f not in categorical]
+        if not wanted:  # nothing left to compare is not "no drift" either
+            raise inputs.error("training-data", f"no numeric column in common with what {endpoint} served",
+                               "monitor a model with numeric features, or name them in features")
 
     rows = []
     for feature in wanted if len(data) else []:

@@ -70,7 +70,9 @@ def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
     command = inputs["command"]
     if not command:
         raise inputs.error("command", "empty", "give the training command, e.g. 'python train.py'")
-    inputs.relative_path("model-output")  # not empty, not out of the working directory: checked before it runs
+    if not inputs["model-output"]:  # checked before the training runs, as is the path below
+        raise inputs.error("model-output", "empty", "give where the training saves the model, e.g. outputs/model")
+    inputs.path("model-output", base)
     metrics_file = base / inputs["metrics-file"] if inputs["metrics-file"] else None
     env, run, client = dict(os.environ), None, None
     if inputs["backend"] == "local":

@@ -75,7 +75,8 @@ class Report:
 
 USAGE_ERROR = 4  # pytest's exit code for a command line it cannot use
 LISTING = {"--collect-only", "--co", "--setup-plan", "--setup-only", "--fixtures", "--fixtures-per-test", "--markers",
-           "--version", "-V", "--help", "-h"}  # arguments that make pytest list or describe rather than run
+           "--version", "-V", "--help", "-h",
+           "--cache-show"}  # arguments that make pytest list or describe rather than run
 
 
 def failure_line(text: str, *names: str) -> int | None:

@@ -207,7 +207,7 @@ def handler_for(record: Record, log: RequestLog):
                 log.add(name, 408, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(408, f"deployment {name} took longer than request_timeout_ms "
                                   f"({deployment.get('request_timeout_ms', UPSTREAM_TIMEOUT * 1000)} ms)")
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
             finally:
