@@ -98,3 +98,13 @@ def test_a_state_dir_that_is_a_file_is_refused_before_anything_runs(repo):
 def test_not_a_git_repository_is_a_clear_error(tmp_path):
     with pytest.raises(ActionError, match="is not a git repository"):
         local_run.current_branch(tmp_path)
+
+
+def test_a_branch_checked_out_in_another_worktree_is_a_clear_error(repo, tmp_path):
+    assert cli.main(["generate"]) == 0
+    subprocess.run(["git", "branch", "feature/x"], cwd=repo, check=True)
+    subprocess.run(["git", "worktree", "add", "-q", str(tmp_path / "other"), "feature/x"], cwd=repo, check=True)
+    with pytest.raises(ActionError, match="git worktree add feature/x failed: .*Fix: give a branch not checked out"):
+        call(event="pull-request", branch="feature/x", **{"runner-python": sys.executable,
+                                                          "state-dir": str(tmp_path / "state")})
+    assert not (tmp_path / "state" / "report.json").exists()  # nothing ran

@@ -14,6 +14,7 @@ For a repository with mlops.yml and the workflows `generate` wrote, it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -175,8 +176,9 @@ def run(inputs: Inputs) -> int:
         raise ActionError("Workflow not generated", f"{workflow} does not exist. Fix: run `mlops-actions generate`"
                           f"{extra} in {repo}.")
     if c["backend"] != "local":
-        github.warning(f"{config_path.name} uses the {c['backend']} backend; the local run uses the local one "
-                       "only where the workflows ask for it.", title="Backend")
+        github.warning(f"{config_path.name} uses the {c['backend']} backend: the jobs will call Azure ML, and "
+                       "the azure/login they use here is an offline stand-in that signs nothing in. Fix: set "
+                       "backend: local to run everything on this machine.", title="Backend")
     branch = inputs["branch"] or current_branch(repo)
     if event == "push" and branch != c["branch"]:
         github.warning(f"The push runs the current checkout of {branch} as if it were the trunk {c['branch']}: "
@@ -199,7 +201,7 @@ def run(inputs: Inputs) -> int:
           f"Jobs' Python: {session.python}\nProduction: "
           + ("held until approved (approve-production: true)" if hold else "deployed without a hold"), flush=True)
     started = time.monotonic()
-    with worktree(repo, branch if event == "pull-request" and inputs["branch"] else "") as checkout:
+    with checkout_of(repo, branch if event == "pull-request" and inputs["branch"] else "") as checkout:
         result = session.run(name, f".github/workflows/{WORKFLOWS[event]}", body, event, hold, checkout, timeout)
     total = time.monotonic() - started
     print()
@@ -217,25 +219,21 @@ def run(inputs: Inputs) -> int:
     return 0 if result.returncode == 0 else 1
 
 
-class worktree:
+@contextlib.contextmanager
+def checkout_of(repo: Path, branch: str):
     """The repository itself, or (for a branch other than the current one) a temporary git worktree of it."""
-
-    def __init__(self, repo: Path, branch: str):
-        self.repo, self.branch, self.folder = repo, branch, None
-
-    def __enter__(self) -> Path:
-        if not self.branch or self.branch == current_branch(self.repo):
-            return self.repo
-        self.folder = Path(tempfile.mkdtemp(prefix="mlops-actions-pr-")) / self.repo.name
-        added = subprocess.run(["git", "worktree", "add", "-q", str(self.folder), self.branch], cwd=self.repo,
-                               capture_output=True, text=True)
+    if not branch or branch == current_branch(repo):
+        yield repo
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mlops-actions-pr-")) / repo.name
+    added = subprocess.run(["git", "worktree", "add", "-q", str(folder), branch], cwd=repo, capture_output=True,
+                           text=True)
+    try:
         if added.returncode != 0:
-            shutil.rmtree(self.folder.parent, ignore_errors=True)
-            raise ActionError("Branch not checked out", f"git worktree add {self.branch} failed: "
-                              f"{added.stderr.strip()} Fix: give a branch not checked out in another worktree.")
-        return self.folder
-
-    def __exit__(self, *exc) -> None:
-        if self.folder:
-            subprocess.run(["git", "worktree", "remove", "--force", str(self.folder)], cwd=self.repo, check=False)
-            shutil.rmtree(self.folder.parent, ignore_errors=True)
+            raise ActionError("Branch not checked out", f"git worktree add {branch} failed: {added.stderr.strip()} "
+                              "Fix: give a branch not checked out in another worktree.")
+        yield folder
+    finally:
+        if added.returncode == 0:
+            subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=repo, check=False)
+        shutil.rmtree(folder.parent, ignore_errors=True)
