@@ -366,6 +366,18 @@ def test_the_router_is_the_only_way_in_and_refuses_before_reading(lab, runner):
     assert raw(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
                b"\r\nContent-Length: 1000000000\r\n\r\n").startswith(b"HTTP/1.1 413")
 
+    chunked = (b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+               b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert raw(chunked + b"40000000\r\n").startswith(b"HTTP/1.1 413")  # a chunk past the cap, refused unread
+    assert raw(chunked + b"zz\r\n").startswith(b"HTTP/1.1 400")
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", record["port"], timeout=10)
+    halves = [lab["request"].read_bytes()[:20], lab["request"].read_bytes()[20:]]
+    connection.request("POST", "/score", body=iter(halves), encode_chunked=True,
+                       headers={"Authorization": f"Bearer {record['key']}", "Content-Type": "application/json"})
+    assert connection.getresponse().status == 200  # a chunked body, as clients that stream send it
+    connection.close()
+
     backend, body = LocalBackend(lab["state"]), lab["request"].read_bytes()
     with ThreadPoolExecutor(32) as pool:  # 32 clients at once: every request answered, none reset
         statuses = list(pool.map(lambda _: backend.invoke("guarded", body, None, record["key"], 30)[0], range(320)))

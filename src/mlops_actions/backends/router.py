@@ -146,6 +146,27 @@ def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int
         upstream.close()
 
 
+def read_chunked(stream, limit: int) -> bytes | tuple[int, str]:
+    """A chunked request body (RFC 9112, 7.1), read while it stays within `limit` bytes; else (status, why)."""
+    body = bytearray()
+    while True:
+        line = stream.readline(1024)
+        try:
+            size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            return 400, "malformed chunked body"
+        if size == 0:
+            while stream.readline(1024) not in (b"\r\n", b"\n", b""):  # trailer fields, up to the blank line
+                pass
+            return bytes(body)
+        if len(body) + size > limit:
+            return 413, f"send a body of at most {limit} bytes"
+        chunk = stream.read(size)
+        if len(chunk) < size or stream.readline(1024) not in (b"\r\n", b"\n"):
+            return 400, "malformed chunked body"
+        body += chunk
+
+
 def handler_for(record: Record, log: RequestLog):
     in_flight = InFlight()
 
@@ -181,11 +202,17 @@ def handler_for(record: Record, log: RequestLog):
                 self.close_connection = True
                 return self.error(404, f"no route {self.path}; POST /score")
             length = self.headers.get("Content-Length", "")
-            if not length.isdigit() or int(length) > MAX_BODY:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = read_chunked(self.rfile, MAX_BODY)
+                if not isinstance(body, bytes):
+                    self.close_connection = True
+                    return self.error(*body)
+            elif not length.isdigit() or int(length) > MAX_BODY:
                 self.close_connection = True
-                return self.error(413 if length.isdigit() else 411, f"send a Content-Length of at most {MAX_BODY} "
-                                  "bytes")
-            body = self.rfile.read(int(length))
+                return self.error(413 if length.isdigit() else 411, f"send a Content-Length (or a chunked body) of "
+                                  f"at most {MAX_BODY} bytes")
+            else:
+                body = self.rfile.read(int(length))
             asked = self.headers.get("azureml-model-deployment")
             name, why = choose(data, asked)
             if name is None:
