@@ -485,6 +485,8 @@ def test_role_assignments_at_scope_exclude_a_role_on_one_endpoint(azure):
 
 
 def test_a_caller_needs_a_role_that_allows_the_request(azure):
+    """learn.microsoft.com/azure/role-based-access-control/built-in-roles: AzureML Data Scientist writes assets
+    but not compute (its NotActions); no role at all is 403 AuthorizationFailed (error-authorization-failed)."""
     from azure.ai.ml.entities import AmlCompute, Model
     from azure.core.exceptions import HttpResponseError
 
@@ -502,6 +504,8 @@ def test_a_caller_needs_a_role_that_allows_the_request(azure):
 
 
 def test_a_token_for_another_tenant_is_refused(azure):
+    """A tenant Entra ID does not know is AADSTS90002 (learn.microsoft.com/entra/identity-platform/
+    reference-error-codes)."""
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import ClientSecretCredential
 

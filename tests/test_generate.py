@@ -136,12 +136,17 @@ def test_a_hostile_value_stays_data(tmp_path):
     (lambda t: t + "monitor: [1]\n", "monitor (line 34): [1] is not an object"),
 ])
 def test_bad_config_is_one_clear_error_and_nothing_is_written(tmp_path, edit, message):
+    assert message in refusal(tmp_path, "local", edit)
+    assert not (tmp_path / ".github").exists()
+
+
+def refusal(tmp_path, golden: str, edit) -> str:
+    """The ConfigError generate gives for a golden config changed by `edit`."""
     config = tmp_path / "mlops.yml"
-    config.write_text(edit((GOLDEN / "local" / "mlops.yml").read_text()))
+    config.write_text(edit((GOLDEN / golden / "mlops.yml").read_text()))
     with pytest.raises(ConfigError) as caught:
         run_generate(config)
-    assert message in str(caught.value)
-    assert not (tmp_path / ".github").exists()
+    return str(caught.value)
 
 
 def test_generate_writes_no_workflow_through_a_symbolic_link(tmp_path):
@@ -241,11 +246,7 @@ def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):
      "'train-environment' is a dependency of 'compute'"),
 ])
 def test_bad_azureml_config_is_one_clear_error(tmp_path, edit, message):
-    config = tmp_path / "mlops.yml"
-    config.write_text(edit((GOLDEN / "azureml" / "mlops.yml").read_text()))
-    with pytest.raises(ConfigError) as caught:
-        run_generate(config)
-    assert message in str(caught.value)
+    assert message in refusal(tmp_path, "azureml", edit)
 
 
 def test_training_on_compute_needs_the_azureml_backend(tmp_path):

@@ -179,11 +179,13 @@ def run(inputs: Inputs) -> int:
         github.warning(f"{config_path.name} uses the {c['backend']} backend: the jobs will call Azure ML, and "
                        "the azure/login they use here is an offline stand-in that signs nothing in. Fix: set "
                        "backend: local to run everything on this machine.", title="Backend")
-    branch = inputs["branch"] or current_branch(repo)
+    current = current_branch(repo)
+    branch = inputs["branch"] or current
     if event == "push" and branch != c["branch"]:
         github.warning(f"The push runs the current checkout of {branch} as if it were the trunk {c['branch']}: "
                        f"check out {c['branch']} to run what the trunk has.", title="Not the trunk")
-    if inputs["branch"] and event == "pull-request" and branch != current_branch(repo):
+    elsewhere = event == "pull-request" and branch != current  # tested from a worktree of its own
+    if elsewhere:
         known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo)
         if known.returncode != 0:
             raise inputs.error("branch", f"not a branch of {repo}", "give a local branch's name")
@@ -201,7 +203,7 @@ def run(inputs: Inputs) -> int:
           f"Jobs' Python: {session.python}\nProduction: "
           + ("held until approved (approve-production: true)" if hold else "deployed without a hold"), flush=True)
     started = time.monotonic()
-    with checkout_of(repo, branch if event == "pull-request" and inputs["branch"] else "") as checkout:
+    with checkout_of(repo, branch if elsewhere else "") as checkout:
         result = session.run(name, f".github/workflows/{WORKFLOWS[event]}", body, event, hold, checkout, timeout)
     total = time.monotonic() - started
     print()
@@ -221,8 +223,8 @@ def run(inputs: Inputs) -> int:
 
 @contextlib.contextmanager
 def checkout_of(repo: Path, branch: str):
-    """The repository itself, or (for a branch other than the current one) a temporary git worktree of it."""
-    if not branch or branch == current_branch(repo):
+    """The repository itself, or (given a branch: another than the current one) a temporary git worktree of it."""
+    if not branch:
         yield repo
         return
     folder = Path(tempfile.mkdtemp(prefix="mlops-actions-pr-")) / repo.name

@@ -130,7 +130,9 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         return None
 
     def refuse_if_busy(self, resource: tuple, what: str) -> None:
-        """409 while an operation is in progress on `resource` (a refused write does not move it on)."""
+        """409 while an operation is in progress on `resource` (a refused write does not move it on). Source: ARM RPC
+        Addendum, "The server must never have more than one ongoing PUT operation for a given resource … 409
+        Conflict"; a DELETE during a PUT or PATCH "should return 409 Conflict"."""
         operation = next((o for o in self.operations.values() if o.resource == resource and not o.done), None)
         if operation:
             raise conflict(what, operation.state)
@@ -173,7 +175,9 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                 self.bodies.append((method, path, body))
                 if host == "graph.microsoft.com":
                     return self.graph(path)
-                if not OPERATION.match(path):  # polling an operation one started needs no role of its own
+                # a role at the scope or above (learn.microsoft.com/azure/role-based-access-control/built-in-roles;
+                # error-authorization-failed); polling an operation one started needs no role of its own
+                if not OPERATION.match(path):
                     self.authorize(identity, method, self.ws_id + path.split("/workspaces/" + self.workspace, 1)[1]
                                    if host.endswith(".api.azureml.ms") and "/workspaces/" in path else path)
                 if host.endswith(".api.azureml.ms"):

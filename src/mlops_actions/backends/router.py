@@ -132,10 +132,14 @@ class InFlight:
             self.counts[name] -= 1
 
 
+def timeout_ms(deployment: dict) -> int:
+    return deployment.get("request_timeout_ms", UPSTREAM_TIMEOUT * 1000)
+
+
 def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
     """Send a request to a deployment's server: on its unix socket (or, in a record an older version wrote,
     its port), waiting at most its request_timeout_ms (a TimeoutError after that)."""
-    timeout = deployment.get("request_timeout_ms", UPSTREAM_TIMEOUT * 1000) / 1000
+    timeout = timeout_ms(deployment) / 1000
     upstream = UnixHTTPConnection(deployment["socket"], timeout) if "socket" in deployment else \
         http.client.HTTPConnection("127.0.0.1", deployment["port"], timeout=timeout)
     try:
@@ -223,32 +227,33 @@ def handler_for(record: Record, log: RequestLog):
             if mirror:
                 threading.Thread(target=self.mirror, args=(data, mirror, body, headers, probe), daemon=True).start()
             deployment = data["deployments"][name]
-            if not in_flight.enter(name, InFlight.limit(deployment)):
+            limit = InFlight.limit(deployment)
+            if not in_flight.enter(name, limit):
                 log.add(name, 429, (time.perf_counter() - started) * 1000, body, probe)
-                return self.error(429, f"too many requests in parallel for deployment {name}: at most "
-                                  f"{InFlight.limit(deployment)} (2 x max_concurrent_requests_per_instance x "
-                                  "instance_count)")
+                return self.error(429, f"too many requests in parallel for deployment {name}: at most {limit} "
+                                  "(2 x max_concurrent_requests_per_instance x instance_count)")
             try:
                 status, answer, content_type = forward(deployment, body, headers)
             except TimeoutError:
                 log.add(name, 408, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(408, f"deployment {name} took longer than request_timeout_ms "
-                                  f"({deployment.get('request_timeout_ms', UPSTREAM_TIMEOUT * 1000)} ms)")
+                                  f"({timeout_ms(deployment)} ms)")
             except (OSError, http.client.HTTPException) as exc:
                 log.add(name, 502, (time.perf_counter() - started) * 1000, body, probe)
                 return self.error(502, f"deployment {name} did not answer: {exc}")
             finally:
                 in_flight.leave(name)
+            reply_headers = {"Content-Type": content_type, "azureml-model-deployment": name}
             if status != 200:  # "If your model container returns a non-200 response, Azure returns a 424" with the
                 # model's status and reason in headers (how-to-troubleshoot-online-endpoints)
                 answer = json.dumps({"message": "An unexpected error occurred in scoring script. Check the logs for "
                                      f"more info. (model status {status})",
                                      "model_response": answer.decode(errors="replace")[:1000]}).encode()
-                content_type, model_status, status = "application/json", status, 424
+                reply_headers.update({"Content-Type": "application/json", "ms-azureml-model-error-statuscode":
+                                      str(status), "ms-azureml-model-error-reason": "model_error"})
+                status = 424
             log.add(name, status, (time.perf_counter() - started) * 1000, body, probe)
-            self.reply(status, answer, {"Content-Type": content_type, "azureml-model-deployment": name,
-                                        **({"ms-azureml-model-error-statuscode": str(model_status),
-                                            "ms-azureml-model-error-reason": "model_error"} if status == 424 else {})})
+            self.reply(status, answer, reply_headers)
 
         def mirror(self, data: dict, name: str, body: bytes, headers: dict[str, str], probe: bool) -> None:
             started = time.perf_counter()
