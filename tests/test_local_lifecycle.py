@@ -656,3 +656,125 @@ def test_a_deployment_file_azure_would_refuse_is_an_input_error(lab, runner, cha
     (folder / "deployment.yml").write_text(CLI_DEPLOYMENT.replace(*change))
     with pytest.raises(InputError, match=message):
         call(deploy, lab, **{"deployment-file": str(folder / "deployment.yml")})
+
+
+# azureml-examples: cli/endpoints/online/model-1/environment/conda.yaml and managed/sample/blue-deployment.yml, as
+# they are written there (the deployment's paths point into a model-1 folder beside managed/)
+SAMPLE_CONDA = """name: model-env
+channels:
+  - conda-forge
+dependencies:
+  - python=3.9
+  - numpy=1.23.5
+  - pip=23.0.1
+  - scikit-learn=1.2.2
+  - scipy=1.10.1
+  - pip:
+    - azureml-inference-server-http==1.4.0
+    - inference-schema[numpy-support]
+    - joblib
+"""
+SAMPLE_DEPLOYMENT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+name: blue
+endpoint_name: my-endpoint
+model:
+  path: ../../model-1/model/
+code_configuration:
+  code: ../../model-1/onlinescoring/
+  scoring_script: score.py
+environment:
+  conda_file: ../../model-1/environment/conda.yaml
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest
+instance_type: Standard_DS3_v2
+instance_count: 1
+"""
+VERSIONS_SCORE = '''import json
+import os
+import sys
+
+import numpy
+import sklearn
+
+
+def init():
+    global weights
+    weights = numpy.loadtxt(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "weights.txt"))
+
+
+def run(raw):
+    data = numpy.array(json.loads(raw)["data"])
+    return {"predictions": (data @ weights).tolist(), "python": "%d.%d" % sys.version_info[:2],
+            "numpy": numpy.__version__, "sklearn": sklearn.__version__}
+'''
+
+
+def sample_layout(folder: Path, conda: str) -> Path:
+    for part in ("model-1/model", "model-1/onlinescoring", "model-1/environment", "managed/sample"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    (folder / "model-1/model/weights.txt").write_text("0.5\n2.0\n")
+    (folder / "model-1/onlinescoring/score.py").write_text(VERSIONS_SCORE)
+    (folder / "model-1/environment/conda.yaml").write_text(conda)
+    (folder / "managed/sample/blue-deployment.yml").write_text(SAMPLE_DEPLOYMENT)
+    return folder / "managed/sample/blue-deployment.yml"
+
+
+def test_the_deployment_runs_in_the_environment_its_conda_file_declares_built_once(lab, runner, capsys):
+    """Azure's sample conda file (Python 3.9, numpy 1.23.5, scikit-learn 1.2.2) served from a venv of its own."""
+    from mlops_actions.backends import environments
+
+    deployment = sample_layout(lab["folder"] / "sample-env", SAMPLE_CONDA)
+    assert call(deploy, lab, **{"deployment-file": str(deployment)}) == 0
+    out = capsys.readouterr().out
+    assert "does not honour instance_type, environment.image of" in out  # the conda file is honoured, not the image
+    backend = LocalBackend(lab["state"])
+    status, text, _ = backend.invoke("my-endpoint", json.dumps({"data": [[1.0, 1.0], [2.0, 0.0]]}).encode(), None,
+                                     backend.key("my-endpoint"), 30)
+    answer = json.loads(text)
+    assert status == 200 and answer["predictions"] == [2.5, 1.0]
+    assert (answer["numpy"], answer["sklearn"]) == ("1.23.5", "1.2.2")  # not the runner's numpy 2 and sklearn 1.9
+    if environments.interpreter("3.9"):
+        assert answer["python"] == "3.9"
+    else:  # a machine without Python 3.9 says so, and serves with its own
+        assert "asks for Python 3.9, which this machine does not have" in out
+    built = sorted((lab["state"] / "environments").glob("*/.complete"))
+    assert len(built) == 1
+
+    # the same file again: the environment is reused, not built again
+    stamp = built[0].stat().st_mtime_ns
+    (deployment.parent / "green.yml").write_text(deployment.read_text().replace("name: blue", "name: green"))
+    assert call(deploy, lab, **{"deployment-file": str(deployment.parent / "green.yml")}) == 0
+    assert sorted((lab["state"] / "environments").glob("*/.complete")) == built
+    assert built[0].stat().st_mtime_ns == stamp
+    assert "Environment of" not in capsys.readouterr().out
+
+
+def test_an_environment_pip_cannot_build_deploys_nothing_and_a_conda_only_package_is_a_warning(lab, runner, capsys):
+    python = "%d.%d" % sys.version_info[:2]
+    server = f"azureml-inference-server-http=={environments_version()}"
+    conda = f"dependencies:\n  - python={python}\n  - cudatoolkit=11.8\n  - pip\n  - pip:\n    - {server}\n" \
+            "    - numpy\n    - scikit-learn\n"
+    deployment = sample_layout(lab["folder"] / "conda-only", conda)
+    deployment.write_text(deployment.read_text().replace("my-endpoint", "conda-only"))
+    assert call(deploy, lab, **{"deployment-file": str(deployment)}) == 0
+    out = capsys.readouterr().out
+    assert "the conda package 'cudatoolkit==11.8.*' is not on the package index" in out
+    backend = LocalBackend(lab["state"])
+    assert backend.invoke("conda-only", b'{"data": [[2.0, 1.0]]}', None, backend.key("conda-only"), 30)[0] == 200
+
+    # a pip package that does not exist: Azure's image build fails, and so does this, before anything changes
+    (deployment.parent.parent.parent / "model-1/environment/conda.yaml").write_text(
+        conda.replace("  - cudatoolkit=11.8\n", "") + "    - mlops-actions-no-such-package==1.0\n")
+    before = backend.get_endpoint("conda-only")
+    green = deployment.parent / "green.yml"
+    green.write_text(deployment.read_text().replace("name: blue", "name: green"))
+    with pytest.raises(ActionError, match="pip could not install the packages of ../../model-1/environment/conda.yaml"):
+        call(deploy, lab, **{"deployment-file": str(green)})
+    assert backend.get_endpoint("conda-only") == before
+    assert len(list((lab["state"] / "environments").glob("*/.complete"))) == len(
+        list((lab["state"] / "environments").glob("*/"))), "a failed build leaves no folder"
+
+
+def environments_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("azureml-inference-server-http")

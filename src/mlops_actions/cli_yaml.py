@@ -8,6 +8,8 @@ Sources:
 - how-to-manage-models ("azureml:<name>@latest" for a model's latest version).
 - reference-yaml-model: an inline model's `path` ("a local path ... or a URI"), `name`, `version`, `type`
   (custom_model by default).
+- reference-yaml-environment: `conda_file` ("string or object"), `image`, `build`; an inline environment in a
+  deployment file has the same keys.
 - azure-rest-api-specs, OnlineRequestSettings: maxConcurrentRequestsPerInstance ("Defaults to 1"),
   requestTimeout ("Defaults to 5000ms"); maxQueueWait deprecated for managed online endpoints.
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_actions import paths
+from mlops_actions.backends import environments
+from mlops_actions.backends.environments import CondaEnvironment
 from mlops_actions.inputs import Inputs
 
 REFERENCE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
@@ -27,6 +31,7 @@ REQUEST_SETTINGS = ("request_timeout_ms", "max_concurrent_requests_per_instance"
 MAX_SETTING = 3_600_000  # a bound of this action's (an hour in ms), not Azure's: what a socket timeout takes
 LOCAL_KEYS = {"$schema", "name", "endpoint_name", "model", "code_configuration", "instance_count",
               "environment_variables", "request_settings"}  # what the local backend honours
+ENVIRONMENT_KEYS = {"$schema", "name", "version", "description", "tags", "conda_file"}  # ... of an environment
 
 
 @dataclass
@@ -42,17 +47,23 @@ def read(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
     path = inputs.optional_file(name, Path.cwd())
     if path is None:
         return None, {}
+    return path, load(inputs, name, path, "give an Azure ML CLI v2 online endpoint/deployment YAML")
+
+
+def load(inputs: Inputs, name: str, path: Path, what: str) -> dict:
+    """A YAML file that must hold a mapping; the input `name` is blamed for it."""
     import yaml
 
     try:
         content = yaml.safe_load(path.read_text())
     except RecursionError:
-        raise inputs.error(name, "nested too deeply to read", "fix the file") from None
+        raise inputs.error(name, f"{path.name} is nested too deeply to read", "fix the file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise inputs.error(name, f"not valid YAML ({str(exc).splitlines()[0]})", "fix the file") from None
+        raise inputs.error(name, f"{path.name} is not valid YAML ({str(exc).splitlines()[0]})", "fix the file") \
+            from None
     if not isinstance(content, dict):
-        raise inputs.error(name, "not a YAML mapping", "give an Azure ML CLI v2 online endpoint/deployment YAML")
-    return path, content
+        raise inputs.error(name, f"{path.name} is not a YAML mapping", what)
+    return content
 
 
 def model(inputs: Inputs, file: Path, content: dict, endpoint: str) -> tuple[str, str] | InlineModel | None:
@@ -130,10 +141,46 @@ def request_settings(inputs: Inputs, content: dict) -> dict[str, int]:
     return settings
 
 
+def conda_environment(inputs: Inputs, name: str, file: Path, environment) -> CondaEnvironment | None:
+    """The conda file of an inline environment (a deployment file's `environment:`) or of an environment YAML, read
+    as conda reads it: a path relative to the file that names it, or the conda file's content in place
+    (reference-yaml-environment: conda_file is "string or object")."""
+    if not isinstance(environment, dict) or environment.get("conda_file") is None:
+        return None
+    conda = environment["conda_file"]
+    if isinstance(conda, str) and conda:
+        path = paths.confined(name, conda, file.parent / conda)
+        if not path.is_file():
+            raise inputs.error(name, f"its environment's conda_file {conda!r} is not a file next to {file.name}",
+                               "give the conda file's path relative to the file that names it")
+        content, source = load(inputs, name, path, "give a conda environment file (dependencies: [...])"), conda
+        folder = path.parent
+    elif isinstance(conda, dict):
+        content, source, folder = conda, f"the conda_file in {file.name}", file.parent
+    else:
+        raise inputs.error(name, f"its environment's conda_file is {conda!r}", "give a conda file's path, or its "
+                           "content as a mapping")
+    try:
+        return environments.from_conda_file(content, source, folder)
+    except ValueError as exc:
+        raise inputs.error(name, f"the conda file {source}: {exc}", "write dependencies as conda does: package "
+                           "specifications and one `- pip: [...]` list") from None
+
+
 def not_honoured_locally(content: dict) -> list[str]:
-    """Keys of a deployment file the local backend cannot honour (it warns about each)."""
+    """Keys of a deployment file the local backend cannot honour (it warns about each). An inline environment's
+    conda file is honoured (environments.py), its image and build are not."""
     keys = sorted(key for key in content if key not in LOCAL_KEYS)
+    environment = content.get("environment")
+    if isinstance(environment, dict) and environment.get("conda_file") is not None:
+        keys.remove("environment")
+        keys += [f"environment.{key}" for key in not_honoured_in_environment(environment)]
     settings = content.get("request_settings")
     if isinstance(settings, dict):
         keys += [f"request_settings.{key}" for key in settings if key not in REQUEST_SETTINGS]
     return keys
+
+
+def not_honoured_in_environment(content: dict) -> list[str]:
+    """Keys of an environment (YAML or inline) the local backend cannot honour: all but its conda file."""
+    return sorted(key for key in content if key not in ENVIRONMENT_KEYS)

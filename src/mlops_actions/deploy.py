@@ -26,8 +26,10 @@ INPUTS = [
           "the deployment file's, else 1."),
     Input("code-path", "custom_model: the folder with the scoring script and what it imports."),
     Input("scoring-script", "custom_model: the scoring script (init/run), relative to code-path."),
-    Input("environment", "azureml backend, custom_model: the environment to run in, e.g. "
-          "azureml:my-env:3 or azureml://registries/azureml/environments/sklearn-1.5/labels/latest."),
+    Input("environment", "custom_model: the environment to run in: a registered one for the azureml backend, e.g. "
+          "azureml:my-env:3 or azureml://registries/azureml/environments/sklearn-1.5/labels/latest, or an Azure ML "
+          "CLI v2 environment YAML with a conda_file (both backends; the local backend installs its packages into "
+          "a virtual environment of its own). Empty: the deployment file's."),
     Input("collect-data", "azureml backend: collect the deployment's inputs and outputs, which the Azure ML "
           "model monitor reads ('true' or 'false'). The local backend always logs them.", "false"),
     Input("traffic-percent", "Traffic the new deployment takes at once (0-100); the live one keeps the rest. "
@@ -96,6 +98,7 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
                                "give the scoring script's path relative to code-path")
     if isinstance(deployment_spec.get("environment"), str):  # a mapping (an inline definition) stays in the file
         setting(inputs, "environment", deployment_spec, "environment")
+    environment_file, conda, not_honoured = deployment_environment(inputs, deployment_file, deployment_spec)
     setting(inputs, "instance-count", deployment_spec, "instance_count", "1")
     count = int(inputs.number("instance-count", low=1, high=MAX_INSTANCES, integer=True))
     spec = DeploymentSpec(endpoint=endpoint, name=inputs["deployment-name"], model=None,
@@ -103,7 +106,9 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
                                                 DEFAULT_INSTANCE_TYPE),
                           instance_count=count, endpoint_file=endpoint_file, deployment_file=deployment_file,
                           code_path=code_path, scoring_script=inputs["scoring-script"],
-                          environment=inputs["environment"], collect_data=inputs.flag("collect-data"),
+                          environment="" if environment_file else inputs["environment"],
+                          environment_file=environment_file, conda_environment=conda,
+                          collect_data=inputs.flag("collect-data"),
                           environment_variables=cli_yaml.environment_variables(inputs, deployment_spec),
                           request_settings=cli_yaml.request_settings(inputs, deployment_spec))
     traffic = int(inputs.number("traffic-percent", low=0, high=100, integer=True) or 0)
@@ -113,10 +118,29 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
                            "mirrored traffic, not both: leave one of them at 0")
     if inline:  # checked before it is registered
         cli_yaml.check_inline(inputs, inline, code_path)
-    if inputs["backend"] == "local" and cli_yaml.not_honoured_locally(deployment_spec):
-        github.warning(f"The local backend does not honour {', '.join(cli_yaml.not_honoured_locally(deployment_spec))}"
-                       f" of {inputs['deployment-file']}: Azure ML does.", title="Deployment file")
+    if inputs["backend"] == "local" and not_honoured:
+        github.warning(f"The local backend does not honour {' and '.join(not_honoured)}: Azure ML does.",
+                       title="Deployment file")
     return spec, version, traffic, inline
+
+
+def deployment_environment(inputs: Inputs, deployment_file: Path | None, deployment_spec: dict) \
+        -> tuple[Path | None, cli_yaml.CondaEnvironment | None, list[str]]:
+    """The deployment's environment as files give it: (the environment YAML the environment input names, its or the
+    deployment file's inline environment's conda file, what of each file the local backend cannot honour)."""
+    keys = cli_yaml.not_honoured_locally(deployment_spec)
+    not_honoured = [f"{', '.join(keys)} of {inputs['deployment-file']}"] if keys else []
+    if not inputs["environment"].endswith((".yml", ".yaml")) or inputs["environment"].startswith("azureml:"):
+        return None, cli_yaml.conda_environment(inputs, "deployment-file", deployment_file,
+                                                deployment_spec.get("environment")), not_honoured
+    environment_file, content = cli_yaml.read(inputs, "environment")  # an Azure ML CLI v2 environment YAML
+    conda = cli_yaml.conda_environment(inputs, "environment", environment_file, content)
+    if conda is None:
+        raise inputs.error("environment", "an environment YAML without a conda_file", "give it a conda_file (the "
+                           "local backend builds the environment from it), or name a registered environment as "
+                           "azureml:<name>:<version>")
+    keys = cli_yaml.not_honoured_in_environment(content)
+    return environment_file, conda, not_honoured + ([f"{', '.join(keys)} of {inputs['environment']}"] if keys else [])
 
 
 def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpoint) -> str:

@@ -17,9 +17,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_actions import paths
 from mlops_actions.inputs import Input, InputError, Inputs
+
+if TYPE_CHECKING:
+    from mlops_actions.backends.environments import CondaEnvironment
 
 INPUTS = [
     Input("backend", "Where models live and are served: 'local' (this machine: MLflow registry, inference "
@@ -81,7 +85,9 @@ class DeploymentSpec:
     deployment_file: Path | None = None
     code_path: Path | None = None
     scoring_script: str = ""
-    environment: str = ""
+    environment: str = ""  # azureml: a reference (azureml:name:version)
+    environment_file: Path | None = None  # an Azure ML CLI v2 environment YAML
+    conda_environment: CondaEnvironment | None = None  # local: the conda file of the deployment's environment
     collect_data: bool = False  # azureml: collect inputs and outputs (the local router always logs them)
     mirror_percent: int = 0  # share of the live requests copied to the new deployment while it is tested
     environment_variables: dict[str, str] = field(default_factory=dict)  # the deployment file's

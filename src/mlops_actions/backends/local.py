@@ -8,6 +8,7 @@ Under the state folder:
                              port, key, traffic, mirror, and each deployment's socket, PID and model
   endpoints/<endpoint>/<deployment>/
                              what the deployment's inference server runs from, and its log
+  environments/<hash>/       a deployment environment's venv, built from its conda file (environments.py)
 Each endpoint is a router process (its stable scoring URI on 127.0.0.1, checking the key) in front of one
 Azure inference server process per deployment, each on a unix socket in a folder of this user's alone
 (processes.socket_path), so that only the router reaches them; all started detached, so later steps and
@@ -31,7 +32,7 @@ from urllib.parse import quote
 from pathlib import Path
 
 from mlops_actions import splits
-from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, processes
+from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, environments, processes
 from mlops_actions.github import ActionError
 
 SCORER = Path(__file__).with_name("mlflow_score.py")
@@ -200,8 +201,9 @@ class LocalBackend:
             folder = self._folder(name)
             if not processes.alive(record["router_pid"], str(folder / "endpoint.json")):
                 self._write(record)
+                package_root = str(Path(__file__).resolve().parents[2])  # where this package is importable from
                 router = processes.start([sys.executable, "-m", ROUTER, str(folder / "endpoint.json")],
-                                         folder / "router.log", folder, self._child_env())
+                                         folder / "router.log", folder, self._child_env(PYTHONPATH=package_root))
                 record["router_pid"] = router.pid
                 self._write(record)
                 if not processes.wait_healthy(f"http://127.0.0.1:{record['port']}/", router, 30):
@@ -210,16 +212,26 @@ class LocalBackend:
             return self._endpoint(record)
 
     def _child_env(self, **extra: str) -> dict[str, str]:
-        """The environment of a server: this one without the job's secrets and inputs, with this package
-        importable, plus `extra`."""
-        package_root = str(Path(__file__).resolve().parents[2])
-        path = os.pathsep.join(filter(None, [extra.pop("PYTHONPATH", ""), package_root,
-                                             os.environ.get("PYTHONPATH", "")]))
+        """The environment of a process this backend starts: this one without the job's secrets and inputs, plus
+        `extra`."""
         kept = {name: value for name, value in os.environ.items() if SERVER_ENVIRONMENT.match(name)}
-        return {**kept, "MLFLOW_DISABLE_TELEMETRY": "true", **extra, "PYTHONPATH": path}
+        return {**kept, "MLFLOW_DISABLE_TELEMETRY": "true", **extra}
+
+    def _server_env(self, python: Path, **extra: str) -> dict[str, str]:
+        """A server's environment; one that runs in a deployment environment's venv has its bin first on PATH and
+        none of the runner's packages."""
+        if python == Path(sys.executable):
+            return self._child_env(**extra)
+        venv = python.parent.parent
+        return self._child_env(**extra, VIRTUAL_ENV=str(venv),
+                               PATH=os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "")]))
 
     def create_deployment(self, spec: DeploymentSpec) -> None:
-        """Start an inference server for `spec` at 0% traffic; nothing is left behind if it fails."""
+        """Start an inference server for `spec` at 0% traffic, in its environment's venv when it has a conda file;
+        nothing is left behind if it fails."""
+        self.make_state()
+        python = environments.ensure(spec.conda_environment, self.state) if spec.conda_environment \
+            else Path(sys.executable)  # built before anything is touched: a failed build changes nothing
         with self.lock():
             record = self._read(spec.endpoint)
             if record["traffic"].get(spec.name, 0) > 0:
@@ -238,11 +250,11 @@ class LocalBackend:
                 script = Path(shutil.copy2(SCORER, code / "score.py"))
             sock, log = processes.socket_path(str(self.state), spec.endpoint, spec.name), folder / "server.log"
             sock.unlink(missing_ok=True)  # a stale socket of a server that is gone
-            env = self._child_env(**{**spec.environment_variables, "AZUREML_MODEL_DIR": spec.model.path,
-                                     "AZUREML_ENTRY_SCRIPT": str(script), "PYTHONPATH": str(code)})
-            server = processes.start([sys.executable, "-m", "gunicorn", "-b", f"unix:{sock}",
-                                      "--no-control-socket", "-w", str(spec.instance_count), "--timeout", "300",
-                                      SERVER], log, code, env)
+            env = self._server_env(python, **{**spec.environment_variables, "AZUREML_MODEL_DIR": spec.model.path,
+                                              "AZUREML_ENTRY_SCRIPT": str(script), "PYTHONPATH": str(code)})
+            server = processes.start([str(python), "-m", "gunicorn", "-b", f"unix:{sock}",
+                                      *environments.gunicorn_options(python), "-w", str(spec.instance_count),
+                                      "--timeout", "300", SERVER], log, code, env)
             started = time.monotonic()
             record["deployments"][spec.name] = {"socket": str(sock), "pid": server.pid, "model": spec.model.uri,
                                                 "instance_count": spec.instance_count,

@@ -154,7 +154,11 @@ class Endpoints:
         if spec.code_path:
             deployment.code_configuration = CodeConfiguration(code=str(spec.code_path),
                                                               scoring_script=spec.scoring_script)
-        if spec.environment:
+        if spec.environment_file:  # the SDK registers it (anonymously) with the deployment, as the CLI does
+            from azure.ai.ml import load_environment
+
+            deployment.environment = load_environment(spec.environment_file)
+        elif spec.environment:
             deployment.environment = spec.environment
         if spec.collect_data:  # the model's inputs and outputs, for the model monitor
             from azure.ai.ml.entities import DataCollector, DeploymentCollection
