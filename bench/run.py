@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import venv
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +67,12 @@ jobs:
 
 def timed(command: list[str], cwd: Path, **env) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env={**ENV, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    done = subprocess.run(command, cwd=cwd, env={**ENV, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:  # a failure is not a measurement
+        raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout[-3000:]}")
+    return seconds
 
 
 def summary(samples: list[float]) -> tuple[float, float]:
@@ -210,19 +215,30 @@ def pipeline(work: Path) -> list[str]:
 
 
 def load(url: str, body: bytes, headers: dict, count: int, concurrency: int) -> dict[str, float]:
+    """`count` POSTs from `concurrency` threads. Each thread keeps its connection to the router alive, as a client
+    with a session does (requests.Session, an HTTP/1.1 agent); the inference server closes every connection
+    (gunicorn's sync worker), so the direct baseline connects for each request."""
+    import http.client
+    import threading
+
+    from mlops_actions.backends.processes import UnixHTTPConnection
+
+    kept = threading.local()
+
     def one(_):
         started = time.perf_counter()
-        if url.startswith("unix:"):  # a deployment's server, on its unix socket
-            from mlops_actions.backends.processes import UnixHTTPConnection
-
-            connection = UnixHTTPConnection(url.removeprefix("unix:"), timeout=30)
-            connection.request("POST", "/score", body=body, headers=headers)
-            connection.getresponse().read()
+        connection = getattr(kept, "connection", None) or (
+            UnixHTTPConnection(url.removeprefix("unix:"), timeout=30) if url.startswith("unix:") else
+            http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=30))
+        connection.request("POST", "/score", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+        if response.will_close:
             connection.close()
-        else:
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=30) as response:
-                response.read()
+            connection = None
+        kept.connection = connection
         return (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -270,17 +286,23 @@ def lifecycle_and_endpoint(work: Path, repeat: int, requests: int) -> tuple[list
                                                        {"Content-Type": "application/json"}),
                "endpoint (router + inference server)": (backend.get_endpoint("bench").scoring_uri, {
                    "Content-Type": "application/json", "Authorization": f"Bearer {backend.key('bench')}"})}
-    endpoint = [f"{requests} requests of the 2-row sample; 1 gunicorn worker.", "",
-                "| Target | Concurrency | p50 ms | p95 ms | p99 ms | requests/s | p50 vs direct |",
+    endpoint = [f"{requests} requests of the 2-row sample, {repeat} interleaved runs per row (medians); 1 gunicorn "
+                "worker. Target: the endpoint's requests/s at concurrency 8 within 1.3x of the server's.", "",
+                "| Target | Concurrency | p50 ms | p95 ms | p99 ms | requests/s | requests/s: direct / endpoint |",
                 "|---|---|---|---|---|---|---|"]
     for concurrency in (1, 8):
-        baseline = None
+        runs: dict[str, list[dict]] = {label: [] for label in targets}
         for label, (url, headers) in targets.items():
             load(url, body, headers, 20, concurrency)  # warm up
-            figures = load(url, body, headers, requests, concurrency)
-            baseline = baseline or figures["p50"]
+        for _ in range(repeat):
+            for label, (url, headers) in targets.items():
+                runs[label].append(load(url, body, headers, requests, concurrency))
+        medians = {label: {key: statistics.median(run[key] for run in found) for key in found[0]}
+                   for label, found in runs.items()}
+        baseline = medians[next(iter(targets))]["rps"]
+        for label, figures in medians.items():
             endpoint.append(f"| {label} | {concurrency} | {figures['p50']:.2f} | {figures['p95']:.2f} | "
-                            f"{figures['p99']:.2f} | {figures['rps']:.0f} | {figures['p50'] / baseline:.2f}x |")
+                            f"{figures['p99']:.2f} | {figures['rps']:.0f} | {baseline / figures['rps']:.2f}x |")
             print(endpoint[-1], flush=True)
     backend.delete_endpoint("bench")
     return commands, endpoint
@@ -309,51 +331,69 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--quick", action="store_true", help="fewer runs and no 1,000-module tree")
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 8), metavar="N",
+                        help="run these sections and replace only them in docs/benchmarks.md (5 and 7 run together)")
     args = parser.parse_args()
     repeat = 2 if args.quick else args.repeat
     sizes = [10, 100] if args.quick else [10, 100, 1000]
+    wanted = set(args.only or range(1, 8))
     work = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
     started = time.monotonic()
     sections = []
     try:
-        print("1. actions vs bare tools", flush=True)
-        sections.append(("1. The lint and unit-test actions through act vs the bare tools",
-                         "Seconds, min / median; the environment is warm (flake8, pytest and pytest-cov installed). "
-                         "*Action*: its step as a runner executes it (`actions/run.sh`, inputs from `INPUT_*`, the "
-                         "package, the tool, annotations, summary, outputs). *Step in act*: the same step as act "
-                         "times it inside a job; it adds act's own per-step work (act copies the mapped action "
-                         "repository for every step; GitHub downloads it once per job). The unit-test action runs "
-                         "pytest with coverage (its default), so its baseline is `pytest --cov` bare; the last "
-                         "column shows what coverage itself costs. Target: the action within 1.2x of the bare tool "
-                         "on the 100-module tree.",
-                         actions_vs_bare(work, repeat, sizes)))
-        print("2. cold set-up", flush=True)
-        sections.append(("2. Cold set-up of each action's Python environment",
-                         "A new virtualenv, then `pip install -r requirements/<extra>.txt` with a warm pip cache "
-                         "(what a fresh runner does when the packages are missing). uv was not adopted: pip's "
-                         "figure is the one users get.", cold_setup(work)))
-        print("3. start-up", flush=True)
-        sections.append(("3. CLI start-up", "Each command's module is imported only when it runs.",
-                         startup(repeat)))
-        print("4. pipeline", flush=True)
-        sections.append(("4. The local end-to-end pipeline (`scripts/demo`)", "One run.", pipeline(work)))
-        print("5-7. lifecycle, endpoint, generate", flush=True)
-        commands, endpoint = lifecycle_and_endpoint(work, max(1, repeat // 2), args.requests)
-        sections.append(("5. The local endpoint under load", "Through its router (what clients reach) and, as "
-                         "the baseline, straight to the deployment's inference server.", endpoint))
-        sections.append(("6. generate on a typical config (the example project's)", "", generate_time(repeat)))
-        sections.append(("7. The lifecycle commands on the local backend", "", commands))
+        if 1 in wanted:
+            print("1. actions vs bare tools", flush=True)
+            sections.append((1, "The lint and unit-test actions through act vs the bare tools",
+                             "Seconds, min / median; the environment is warm (flake8, pytest and pytest-cov "
+                             "installed). *Action*: its step as a runner executes it (`actions/run.sh`, inputs from "
+                             "`INPUT_*`, the package, the tool, annotations, summary, outputs). *Step in act*: the "
+                             "same step as act times it inside a job; it adds act's own per-step work (act copies the "
+                             "mapped action repository for every step; GitHub downloads it once per job). The unit-"
+                             "test action runs pytest with coverage (its default), so its baseline is `pytest --cov` "
+                             "bare; the last column shows what coverage itself costs. Target: the action within 1.2x "
+                             "of the bare tool on the 100-module tree.",
+                             actions_vs_bare(work, repeat, sizes)))
+        if 2 in wanted:
+            print("2. cold set-up", flush=True)
+            sections.append((2, "Cold set-up of each action's Python environment",
+                             "A new virtualenv, then `pip install -r requirements/<extra>.txt` with a warm pip cache "
+                             "(what a fresh runner does when the packages are missing). uv was not adopted: pip's "
+                             "figure is the one users get.", cold_setup(work)))
+        if 3 in wanted:
+            print("3. start-up", flush=True)
+            sections.append((3, "CLI start-up", "Each command's module is imported only when it runs.",
+                             startup(repeat)))
+        if 4 in wanted:
+            print("4. pipeline", flush=True)
+            sections.append((4, "The local end-to-end pipeline (`scripts/demo`)", "One run.", pipeline(work)))
+        if wanted & {5, 7}:
+            print("5, 7. endpoint, lifecycle", flush=True)
+            commands, endpoint = lifecycle_and_endpoint(work, max(1, repeat // 2), args.requests)
+            sections.append((5, "The local endpoint under load", "Through its router (what clients reach) and, as "
+                             "the baseline, straight to the deployment's inference server.", endpoint))
+            sections.append((7, "The lifecycle commands on the local backend", "", commands))
+        if 6 in wanted:
+            print("6. generate", flush=True)
+            sections.append((6, "generate on a typical config (the example project's)", "", generate_time(repeat)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    output = ROOT / "docs" / "benchmarks.md"
     header = (f"# Benchmarks\n\nMade by `.venv/bin/python bench/run.py{' --quick' if args.quick else ''}` in "
               f"{time.monotonic() - started:.0f} s on {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
               f"{repeat} runs per figure unless said otherwise. This machine is shared and noisy: read the "
               "ratios, measured side by side, before the absolute figures.\n")
-    body = "\n".join(f"\n## {title}\n\n{note + chr(10) + chr(10) if note else ''}" + "\n".join(lines)
-                     for title, note, lines in sections)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "benchmarks.md").write_text(header + body + "\n")
-    print(f"\nwrote {ROOT / 'docs' / 'benchmarks.md'}")
+    written = {number: f"\n## {number}. {title}\n\n{note + chr(10) + chr(10) if note else ''}" + "\n".join(lines)
+               for number, title, note, lines in sections}
+    if args.only and output.is_file():  # the other sections stay as they were last measured
+        first, *parts = output.read_text().split("\n## ")
+        for part in parts:
+            written.setdefault(int(part.split(".", 1)[0]), "\n## " + part.rstrip("\n"))
+        header = (f"{first.split(chr(10) + chr(10) + 'Sections ')[0].rstrip()}\n\nSections "
+                  f"{', '.join(map(str, sorted(wanted)))} were measured again by `bench/run.py --only` on "
+                  f"{time.strftime('%Y-%m-%d')}, with {repeat} runs per figure.\n")
+    output.parent.mkdir(exist_ok=True)
+    output.write_text(header + "".join(written[number] + "\n" for number in sorted(written)))
+    print(f"\nwrote {output}")
     return 0
 
 

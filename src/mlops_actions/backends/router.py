@@ -8,7 +8,10 @@ nowhere); a deployment that answers other than 200 is a 424 (its status in ms-az
 one slower than its request_timeout_ms a 408, more requests in parallel than it admits a 429. It rereads the
 endpoint's record when it changes, so traffic moves without a restart. Every scored
 request is logged, with its data, to requests.jsonl beside the record (what the monitor reads; data
-collection, locally); mirrored copies are marked as such.
+collection, locally); mirrored copies are marked as such. Clients' connections are kept alive (HTTP/1.1);
+upstream, each request opens the deployment's unix socket anew: Azure's inference server runs gunicorn's sync
+worker, which "does not support persistent connections" and closes each one after its response (gunicorn's
+documentation, Design), so there is no connection to reuse (bench/run.py measures the cost: docs/benchmarks.md, 5).
 
     python -m mlops_actions.backends.router ENDPOINT_JSON
 """
