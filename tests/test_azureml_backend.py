@@ -192,6 +192,24 @@ def test_a_deployment_file_can_leave_names_to_the_inputs_and_keep_an_inline_envi
     assert "minimal-ubuntu22.04-py311-cpu-inference" in environment["properties"]["image"]
 
 
+def test_an_environment_yaml_given_as_the_environment_is_registered_with_the_deployment(azure, runner):
+    call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+    (runner.workspace / "env").mkdir()
+    (runner.workspace / "score.py").write_text("def init():\n    pass\n\n\ndef run(raw):\n    return raw\n")
+    (runner.workspace / "env" / "conda.yml").write_text("name: serve\ndependencies:\n  - python=3.11\n  - pip:\n"
+                                                        "    - azureml-inference-server-http\n")
+    (runner.workspace / "env" / "environment.yml").write_text(  # reference-yaml-environment's keys
+        "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\nname: serve\n"
+        "image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest\nconda_file: conda.yml\n")
+    assert call(deploy, azure, **{"endpoint-name": "env-yaml", "model-name": "diabetes", "code-path": ".",
+                                  "scoring-script": "score.py", "environment": "env/environment.yml"}) == 0
+    put = azure.deployments[("env-yaml", "blue")]
+    [(key, environment)] = [(k, v) for k, v in azure.environments.items() if k.startswith("environments/")]
+    assert put["properties"]["environmentId"].endswith(key.split("/", 1)[1].replace(":", "/versions/"))
+    assert "openmpi4.1.0-ubuntu20.04" in environment["properties"]["image"]
+    assert "azureml-inference-server-http" in environment["properties"]["condaFile"]
+
+
 def test_a_deployment_files_inline_model_is_registered_first_and_its_settings_reach_azure(azure, runner):
     import models
 

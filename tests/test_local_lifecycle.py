@@ -690,6 +690,7 @@ instance_count: 1
 """
 VERSIONS_SCORE = '''import json
 import os
+import shutil
 import sys
 
 import numpy
@@ -704,7 +705,7 @@ def init():
 def run(raw):
     data = numpy.array(json.loads(raw)["data"])
     return {"predictions": (data @ weights).tolist(), "python": "%d.%d" % sys.version_info[:2],
-            "numpy": numpy.__version__, "sklearn": sklearn.__version__}
+            "numpy": numpy.__version__, "sklearn": sklearn.__version__, "python_on_path": shutil.which("python")}
 '''
 
 
@@ -738,6 +739,7 @@ def test_the_deployment_runs_in_the_environment_its_conda_file_declares_built_on
         assert "asks for Python 3.9, which this machine does not have" in out
     built = sorted((lab["state"] / "environments").glob("*/.complete"))
     assert len(built) == 1
+    assert answer["python_on_path"] == str(built[0].parent / "bin" / "python")  # what the script starts is the venv's
 
     # the same file again: the environment is reused, not built again
     stamp = built[0].stat().st_mtime_ns

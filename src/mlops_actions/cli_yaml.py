@@ -40,6 +40,7 @@ class InlineModel:
     path: Path
     name: str
     model_type: str
+    version: str = ""  # as written; registration numbers versions itself, once per content
 
 
 def read(inputs: Inputs, name: str) -> tuple[Path | None, dict]:
@@ -92,8 +93,8 @@ def model(inputs: Inputs, file: Path, content: dict, endpoint: str) -> tuple[str
     if not path.exists():
         raise inputs.error("deployment-file", f"its inline model's path {inline['path']!r} does not exist next to "
                            "it", "give the model's folder or file, relative to the deployment file")
-    return InlineModel(path=path, name=str(inline.get("name") or endpoint),
-                       model_type=model_type)
+    return InlineModel(path=path, name=str(inline.get("name") or endpoint), model_type=model_type,
+                       version=str(inline.get("version") or ""))
 
 
 def check_inline(inputs: Inputs, inline: InlineModel, code_path: Path | None) -> None:

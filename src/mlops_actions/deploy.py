@@ -118,6 +118,11 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
                            "mirrored traffic, not both: leave one of them at 0")
     if inline:  # checked before it is registered
         cli_yaml.check_inline(inputs, inline, code_path)
+        if inline.version:
+            github.warning(f"{inputs['deployment-file']}: its inline model's version {inline.version} is not kept; "
+                           f"the model is registered as the next version of {inline.name}, once per content (the same "
+                           "files again are the same version). Fix: register it with register-model and write "
+                           "model: azureml:<name>:<version>.", title="Deployment file")
     if inputs["backend"] == "local" and not_honoured:
         github.warning(f"The local backend does not honour {' and '.join(not_honoured)}: Azure ML does.",
                        title="Deployment file")

@@ -1,5 +1,6 @@
-"""A deployment environment's conda file, read as conda reads it (environments.py); the builds themselves are
-in test_local_lifecycle.py."""
+"""Deployment files read as the Azure ML CLI reads them, before anything is deployed: a deployment environment's
+conda file, read as conda reads it (environments.py), and inline models. Deploying them is in
+test_local_lifecycle.py."""
 
 import sys
 
@@ -113,3 +114,16 @@ def test_an_environment_azure_would_refuse_is_an_input_error(tmp_path, monkeypat
         as_runner(monkeypatch, tmp_path / "home", tmp_path)
     with pytest.raises(InputError, match=message):
         plan(tmp_path, monkeypatch, deployment, **flags)
+
+
+def test_an_inline_models_version_is_named_in_a_warning(tmp_path, monkeypatch, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.txt").write_text("1\n")
+    (tmp_path / "score.py").write_text("def init():\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deployment.yml").write_text("model:\n  name: mine\n  version: 7\n  path: model\n"
+                                             "code_configuration:\n  code: .\n  scoring_script: score.py\n")
+    flags = {"deployment-file": "deployment.yml", "endpoint-name": "an-endpoint"}
+    inline = deploy.plan(Inputs.read(deploy.INPUTS, flags, environ={}))[3]
+    assert (inline.name, inline.version) == ("mine", "7")
+    assert "its inline model's version 7 is not kept" in capsys.readouterr().out
