@@ -43,7 +43,7 @@ def test_every_action_folder_is_known():
 def test_action_inputs_and_outputs_are_the_commands(folder):
     action, job = load(ROOT / folder / "action.yml"), ACTIONS[folder]
     assert {name: (spec["description"], spec["default"], spec["required"]) for name, spec in action["inputs"].items()} \
-        == {spec.name: (spec.description, spec.default, False) for spec in job.INPUTS}
+        == {spec.name: (spec.description, spec.default, spec.required) for spec in job.INPUTS}
     [step] = action["runs"]["steps"]
     assert {name: " ".join(spec["description"].split()) for name, spec in action["outputs"].items()} == \
         {name: " ".join(text.split()) for name, text in job.OUTPUTS.items()}
@@ -108,6 +108,15 @@ def test_workflows_match_the_github_workflow_schema():
     result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
                              *map(str, WORKFLOWS)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_config_matches_its_schema_and_watches_the_locked_requirements():
+    config = ROOT / ".github" / "dependabot.yml"
+    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    watched = {(u["package-ecosystem"], u["directory"]) for u in load(config)["updates"]}
+    assert {("pip", "/requirements/locked"), ("github-actions", "/")} <= watched
 
 
 def test_zizmor_finds_nothing():

@@ -364,6 +364,24 @@ def test_an_endpoint_file_creates_an_endpoint_without_traffic_and_merges_into_an
     assert (azure.traffic("diabetes-ep"), azure.mirror("diabetes-ep")) == ({"blue": 100}, {"green": 10})
 
 
+def test_an_endpoint_another_run_creates_while_this_one_waits_is_used_as_it_is(azure, runner, monkeypatch):
+    import time
+
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+
+    def another_run_creates_it():
+        status, _, _ = azure.request("PUT", f"{azure.ws_id}/onlineEndpoints/raced", {
+            "location": "eastus", "properties": {"authMode": "Key", "description": "the other run's"}},
+            api_version="2022-02-01-preview")
+        assert status == 201
+    azure.fail_next("PUT", r"/onlineEndpoints/raced$", 409, body={"error": {"code": "Conflict", "message": "busy"}})
+    azure.after("PUT", r"/onlineEndpoints/raced$", another_run_creates_it)  # right after this run's 409
+    assert call(deploy, azure, **{"endpoint-name": "raced", "model-name": "diabetes"}) == 0
+    assert azure.endpoints["raced"]["properties"]["description"] == "the other run's"  # not written over
+    assert azure.traffic("raced") == {"blue": 100}
+
+
 def test_a_write_to_a_busy_endpoint_waits_for_the_other_operation_then_goes_on(azure, runner, monkeypatch):
     import time
 

@@ -48,3 +48,52 @@ def test_in_a_fresh_environment_the_lint_action_installs_flake8_and_nothing_heav
     assert "flake8==" in installed
     for heavy in ("pytest", "azure-ai-ml", "mlflow", "mlops-actions"):
         assert f"{heavy}==" not in installed
+
+
+LOCKED = sorted((ROOT / "requirements" / "locked").glob("*.txt"))
+
+
+def locked_pins(path: Path) -> dict[str, list[str]]:
+    """name -> the versions a locked file pins (one per Python marker), each checked to carry a hash."""
+    import re
+
+    pins: dict[str, list[str]] = {}
+    for entry in re.split(r"\n(?=[^\s#])", path.read_text()):
+        if entry.startswith("#") or not entry.strip():
+            continue
+        found = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", entry)
+        assert found, f"{path.name}: not an exact pin: {entry.splitlines()[0]}"
+        assert "--hash=sha256:" in entry, f"{path.name}: {found[1]} has no hash"
+        pins.setdefault(found[1].lower().replace("_", "-"), []).append(found[2])
+    return pins
+
+
+def test_every_extra_an_action_installs_is_locked_with_exact_versions_and_hashes():
+    assert {path.stem for path in LOCKED} == set(environment.MODULES)
+
+
+@pytest.mark.parametrize("locked", LOCKED, ids=lambda path: path.name)
+def test_a_locked_file_is_compiled_from_its_ranges_as_they_are_now(locked):
+    """scripts/lock records the source's hash; each range's package is pinned inside the range."""
+    import hashlib
+
+    from packaging.requirements import Requirement
+
+    source = ROOT / "requirements" / locked.name
+    assert f"(source sha256 {hashlib.sha256(source.read_bytes()).hexdigest()})" in locked.read_text().splitlines()[0], \
+        f"{source.name} changed since {locked} was compiled: run scripts/lock"
+    pins = locked_pins(locked)
+    for line in source.read_text().splitlines():
+        text = line.split("#")[0].strip()
+        if text:
+            wanted = Requirement(text)
+            versions = pins[wanted.name.lower().replace("_", "-")]
+            assert all(wanted.specifier.contains(version, prereleases=True) for version in versions), \
+                f"{locked.name}: {wanted.name} {versions} outside {wanted.specifier}"
+
+
+def test_a_locked_file_that_lost_a_hash_is_caught(tmp_path):
+    broken = tmp_path / "lint.txt"
+    broken.write_text("# header\nflake8==7.5.0 \\\n    # via -r requirements/lint.txt\n")
+    with pytest.raises(AssertionError, match="flake8 has no hash"):
+        locked_pins(broken)

@@ -1,6 +1,7 @@
 """The generator: golden files for representative configs, generated workflows that pass actionlint,
 zizmor and GitHub's schema, --check, init, and one clear error for each kind of bad config."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,36 @@ def test_check_catches_a_hand_edit(tmp_path, capsys):
     assert "ci.yml differ from what mlops.yml generates" in out
     assert "timeout-minutes: 600" in ci.read_text()  # --check writes nothing
     assert run_generate(project / "mlops.yml") == 0 and run_generate(project / "mlops.yml", check="true") == 0
+
+
+@pytest.mark.parametrize("missing", [".github/workflows/pull-request.yml", ".github/dependabot.yml",
+                                     ".github/zizmor.yml"])
+def test_check_fails_on_a_generated_file_that_is_missing(tmp_path, capsys, missing):
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project)
+    (project / missing).unlink()
+    assert run_generate(project / "mlops.yml", check="true") == 1
+    assert f"{Path(missing).name} differ from what mlops.yml generates" in capsys.readouterr().out
+    assert not (project / missing).exists()  # --check writes nothing
+
+
+def test_a_workflow_the_config_no_longer_generates_is_stale_and_generate_removes_it(tmp_path, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project)
+    config = project / "mlops.yml"
+    config.write_text(re.sub(r"\nmonitor:\n(?:  .*\n)+", "\n", config.read_text()))  # the monitor block removed
+    workflows = project / ".github" / "workflows"
+    (workflows / "mine.yml").write_text("name: Mine\non: push\n")  # the project's own: never touched
+    (workflows / "from-other.yml").write_text(  # generated from another config: not this one's to remove
+        (workflows / "monitor.yml").read_text().replace("from mlops.yml", "from other.yml"))
+    assert run_generate(config, check="true") == 1
+    out = capsys.readouterr().out
+    assert "monitor.yml is no longer generated from mlops.yml: remove it" in out
+    assert "monitor.yml differ from what mlops.yml generates" in out and (workflows / "monitor.yml").is_file()
+    assert run_generate(config) == 0
+    assert "removed" in capsys.readouterr().out and not (workflows / "monitor.yml").exists()
+    assert (workflows / "mine.yml").is_file() and (workflows / "from-other.yml").is_file()
+    assert run_generate(config, check="true") == 0
 
 
 def test_a_hostile_value_stays_data(tmp_path):

@@ -118,3 +118,27 @@ def test_a_renamed_input_still_works_with_a_warning(capsys):
     assert "Input path is deprecated: Renamed to paths: use paths instead." in capsys.readouterr().out
     both = Inputs.read(declared, {}, {"INPUT_PATH": "src", "INPUT_PATHS": "lib"})
     assert both["paths"] == "lib"  # the new name wins
+
+
+@pytest.mark.parametrize("given", [{}, {"INPUT_MODEL_NAME": ""}, {"INPUT_MODEL_NAME": "  \n"}])
+def test_a_required_input_left_empty_is_an_input_error_before_anything_runs(given):
+    declared = [Input("model-name", "Name of the model. Letters and digits.", required=True),
+                Input("count", "How many.", required=True)]
+    with pytest.raises(InputError) as caught:
+        Inputs.read(declared, environ={"INPUT_COUNT": "3", **given})
+    assert (caught.value.name, caught.value.problem) == ("model-name", "required")
+    assert caught.value.fix == "give model-name: Name of the model"
+    with pytest.raises(InputError, match="input 'count' is '': required"):  # a number: an input error, no TypeError
+        Inputs.read(declared, environ={"INPUT_MODEL_NAME": "m"})
+    assert Inputs.read(declared, environ={"INPUT_MODEL_NAME": "m", "INPUT_COUNT": "3"}).number("count") == 3
+
+
+@pytest.mark.parametrize("command, required", [
+    ("register", {"model-name", "model-path"}), ("smoke", {"endpoint-name", "request-file"}),
+    ("traffic", {"endpoint-name"}), ("monitor", {"endpoint-name"}), ("deploy", set()), ("train", set()),
+])
+def test_the_commands_declare_what_they_cannot_run_without(command, required):
+    import importlib
+
+    job = importlib.import_module(f"mlops_actions.{command}")
+    assert {spec.name for spec in job.INPUTS if spec.required} == required

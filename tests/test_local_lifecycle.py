@@ -281,17 +281,21 @@ def test_servers_get_no_secrets_and_the_key_file_is_private(lab, runner, monkeyp
     weights.write_bytes(b"\x00\x01")
     assert call(register, lab, **{"model-name": "single-file", "model-path": str(weights),
                                   "model-type": "custom_model"}) == 0
-    _, code = models.custom_model(tmp_path / "serving", "return [0 for _ in json.loads(raw)['input_data']['data']]")
+    # the scoring script answers with its whole environment (the server's: gunicorn's setproctitle, where it is
+    # installed, overwrites what /proc/<pid>/environ shows of it)
+    _, code = models.custom_model(tmp_path / "serving", "return dict(__import__('os').environ)")
     assert call(deploy, lab, **{"endpoint-name": "private", "model-name": "single-file", "code-path": str(code),
                                 "scoring-script": "score.py"}) == 0
     record_file = lab["state"] / "endpoints" / "private" / "endpoint.json"
     record = json.loads(record_file.read_text())
     assert record_file.stat().st_mode & 0o777 == 0o600
-    router, server = (Path(f"/proc/{pid}/environ").read_bytes()
-                      for pid in (record["router_pid"], record["deployments"]["blue"]["pid"]))
-    assert b"do-not-leak" not in router and b"do-not-leak" not in server
-    assert b"AZUREML_MODEL_DIR=" in server and b"\0PATH=" in b"\0" + server  # what the server needs is there
-    assert smoke_test(lab, "private", **{"expected-output": "[0, 0]"}) == 0
+    router = Path(f"/proc/{record['router_pid']}/environ").read_bytes()
+    assert b"do-not-leak" not in router and b"\0PATH=" in b"\0" + router
+    backend = LocalBackend(lab["state"])
+    status, text, _ = backend.invoke("private", b"{}", None, backend.key("private"), 30)
+    server = json.loads(text)
+    assert status == 200 and not [value for value in server.values() if "do-not-leak" in value]
+    assert {"AZUREML_MODEL_DIR", "PATH"} <= set(server)  # what the server needs is there
 
 
 def test_stopping_an_endpoint_stops_its_processes(lab, runner):
@@ -304,6 +308,14 @@ def test_stopping_an_endpoint_stops_its_processes(lab, runner):
     LocalBackend(lab["state"]).delete_endpoint("stopme")
     assert not any(processes.alive(pid, marker) for pid, marker in pids)
     assert "stopme" not in LocalBackend(lab["state"]).endpoints()
+
+
+def test_an_endpoint_stopped_while_a_step_uses_it_is_a_clear_error(lab, runner):
+    backend = LocalBackend(lab["state"])
+    for use in (lambda: backend.key("stopped"), lambda: backend.delete_deployment("stopped", "blue"),
+                lambda: backend.invoke("stopped", b"{}", None, "key", 5)):
+        with pytest.raises(ActionError, match="endpoint stopped is not in .*: it was stopped while this step ran"):
+            use()
 
 
 def test_a_missing_model_stops_before_anything_is_deployed(lab, runner):

@@ -3,7 +3,6 @@
 import importlib.metadata
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -95,6 +94,7 @@ def test_refusals_tag_nothing(repo, version, prepare, message):
 
 
 def test_the_version_has_one_source():
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")  # tomli: Python 3.10
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "mlops_actions.__version__"}
     assert "version" in project["project"]["dynamic"]

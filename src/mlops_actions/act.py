@@ -136,14 +136,19 @@ def run(event: str, workflow: str, repo: Path, payload: dict | None = None, job:
         process = subprocess.Popen(command, cwd=repo, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, encoding="utf-8", errors="replace", start_new_session=True)
         fired = threading.Event()
-        killer = threading.Timer(timeout, lambda: (fired.set(), stop_group(process)))
+
+        def expire() -> None:
+            fired.set()
+            stop_group(process)
+        killer = threading.Timer(timeout, expire)
         killer.daemon = True
         killer.start()
+        assert process.stdout is not None  # stdout=PIPE
         for line in process.stdout:  # streamed, so that each job's wall time is measured here
             output.append(line)
-            name = feed(jobs, line.rstrip("\n"), time.monotonic())
-            if name and on_job_end and jobs[name].result and "🏁" in line:
-                on_job_end(name, jobs[name])
+            ended = feed(jobs, line.rstrip("\n"), time.monotonic())
+            if ended and on_job_end and jobs[ended].result and "🏁" in line:
+                on_job_end(ended, jobs[ended])
         returncode = process.wait()
         timed_out = fired.is_set()
         killer.cancel()

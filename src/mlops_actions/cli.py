@@ -14,6 +14,7 @@ import importlib
 import signal
 import sys
 import traceback
+from typing import Any
 
 from mlops_actions import __version__, github
 from mlops_actions.inputs import Inputs
@@ -43,7 +44,7 @@ def command_parser(name: str, job) -> argparse.ArgumentParser:
         epilog="Each --option can also be set as the INPUT_<NAME> environment variable, as the action does.")
     for spec in job.INPUTS:
         default = f" (default: {spec.default!r})" if spec.default else ""
-        switch = {"nargs": "?", "const": "true"} if spec.default in ("true", "false") else {}
+        switch: dict[str, Any] = {"nargs": "?", "const": "true"} if spec.default in ("true", "false") else {}
         parser.add_argument(f"--{spec.name}", dest=spec.name, metavar="VALUE", help=spec.description + default,
                             **switch)
     return parser

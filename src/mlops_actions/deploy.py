@@ -87,7 +87,8 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
         raise inputs.error("deployment-file", "its code_configuration is not a mapping",
                            "write code_configuration: {code: <folder>, scoring_script: <file>}")
     # a code folder named in the deployment file is relative to that file, as the Azure ML CLI reads it
-    code_base = deployment_file.parent if code.get("code") and not inputs["code-path"] else Path.cwd()
+    code_base = deployment_file.parent if deployment_file and code.get("code") and not inputs["code-path"] \
+        else Path.cwd()
     setting(inputs, "code-path", code, "code")
     setting(inputs, "scoring-script", code, "scoring_script")
     code_path = None
@@ -100,7 +101,7 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
         setting(inputs, "environment", deployment_spec, "environment")
     environment_file, conda, not_honoured = deployment_environment(inputs, deployment_file, deployment_spec)
     setting(inputs, "instance-count", deployment_spec, "instance_count", "1")
-    count = int(inputs.number("instance-count", low=1, high=MAX_INSTANCES, integer=True))
+    count = int(inputs.defaulted_number("instance-count", low=1, high=MAX_INSTANCES, integer=True))
     spec = DeploymentSpec(endpoint=endpoint, name=inputs["deployment-name"], model=None,
                           instance_type=setting(inputs, "instance-type", deployment_spec, "instance_type",
                                                 DEFAULT_INSTANCE_TYPE),
@@ -136,9 +137,11 @@ def deployment_environment(inputs: Inputs, deployment_file: Path | None, deploym
     keys = cli_yaml.not_honoured_locally(deployment_spec)
     not_honoured = [f"{', '.join(keys)} of {inputs['deployment-file']}"] if keys else []
     if not inputs["environment"].endswith((".yml", ".yaml")) or inputs["environment"].startswith("azureml:"):
-        return None, cli_yaml.conda_environment(inputs, "deployment-file", deployment_file,
-                                                deployment_spec.get("environment")), not_honoured
+        conda = cli_yaml.conda_environment(inputs, "deployment-file", deployment_file,
+                                           deployment_spec.get("environment")) if deployment_file else None
+        return None, conda, not_honoured  # without a deployment file, no inline environment either
     environment_file, content = cli_yaml.read(inputs, "environment")  # an Azure ML CLI v2 environment YAML
+    assert environment_file is not None, "the environment input names a file"
     conda = cli_yaml.conda_environment(inputs, "environment", environment_file, content)
     if conda is None:
         raise inputs.error("environment", "an environment YAML without a conda_file", "give it a conda_file (the "
@@ -149,6 +152,7 @@ def deployment_environment(inputs: Inputs, deployment_file: Path | None, deploym
 
 
 def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpoint) -> str:
+    assert spec.model is not None, "run() has found the model"
     rows = [["Endpoint", f"`{spec.endpoint}`"], ["Deployment", f"`{spec.name}`"], ["Model", f"`{spec.model.uri}`"],
             ["Previous deployment", f"`{previous}`" if previous else "none (first deployment)"],
             ["Traffic", ", ".join(f"{name} {share}%" for name, share in endpoint.traffic.items())],
@@ -159,9 +163,10 @@ def summary(spec: DeploymentSpec, previous: str | None, endpoint: backends.Endpo
         github.markdown_table(["", ""], rows)
 
 
-def deploy(backend, spec: DeploymentSpec, traffic: int) -> str | None:
+def deploy(backend: backends.Backend, spec: DeploymentSpec, traffic: int) -> str | None:
     """Create or update the endpoint, deploy beside its live deployment, and set the traffic; returns the
     deployment that was live before."""
+    assert spec.model is not None, "run() has found the model"
     with github.group(f"Endpoint {spec.endpoint}"):
         endpoint = backend.ensure_endpoint(spec.endpoint, spec.endpoint_file)
     previous = endpoint.live
@@ -205,6 +210,7 @@ def run(inputs: Inputs) -> int:
     with backend.deploying(spec.endpoint):  # one deploy at a time per endpoint: never two on the same slot
         previous = deploy(backend, spec, traffic)
     endpoint = backend.get_endpoint(spec.endpoint)
+    assert endpoint is not None, "it was deployed to"
     print(f"Deployed {spec.model.uri} to {spec.endpoint}/{spec.name}; traffic: {endpoint.traffic}")
     github.add_summary(summary(spec, previous, endpoint))
     github.set_outputs({"endpoint-name": spec.endpoint, "deployment-name": spec.name,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mlops_actions import github
 
-# requirements/<extra>.txt in a checkout of this repository, where actions run from;
-# pyproject.toml builds the package's extras from the same files.
+# requirements/<extra>.txt in a checkout of this repository, where actions run from: ranges, from which
+# pyproject.toml builds the package's extras; requirements/locked/<extra>.txt: what an action installs on a
+# runner, exact versions with hashes (scripts/lock compiles them from the ranges).
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements"
 # What each extra must make importable.
 MODULES = {
@@ -37,11 +38,11 @@ def require(extra: str, modules: tuple[str, ...] | None = None) -> None:
     modules = MODULES[extra] if modules is None else modules
     if importable(modules):
         return
-    requirements = REQUIREMENTS / f"{extra}.txt"
-    if github.on_runner() and requirements.is_file():
+    locked = REQUIREMENTS / "locked" / f"{extra}.txt"
+    if github.on_runner() and locked.is_file():
         with github.group(f"Installing the {extra} requirements into {sys.executable}"):
             subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                            "-r", str(requirements)], check=False)
+                            "--require-hashes", "-r", str(locked)], check=False)
         importlib.invalidate_caches()
     if not importable(modules):
         raise github.ActionError(

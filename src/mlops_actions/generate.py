@@ -94,6 +94,15 @@ def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
     return {path: tidy(env.get_template(f"{name}.j2").render(c=c, header=header)) for path, name in files.items()}
 
 
+def generated_before(output: Path, config_name: str, rendered: dict[Path, str]) -> list[Path]:
+    """Workflows in the output folder that this command wrote from this config (they start with its header)
+    and that the config no longer generates; a workflow of the project's own is never one of them."""
+    header = HEADER.format(config=config_name)
+    found = sorted(output.glob("*.y*ml")) if output.is_dir() else []
+    return [path for path in found if path not in rendered and path.is_file() and not path.is_symlink()
+            and path.read_text(errors="replace").startswith(header)]
+
+
 def tidy(text: str) -> str:
     """Drop the blank lines macros leave inside jobs (before a line indented 4 or more); keep one
     between top-level keys and between jobs."""
@@ -113,7 +122,8 @@ def run(inputs: Inputs) -> int:
     output = config_path.parent / (inputs["output"] or ".github/workflows")
     paths.confined("output", inputs["output"], output)  # a check: the writes below refuse links on the way
     rendered = render(c, config_path.name, output)
-    drift = []
+    stale = generated_before(output, config_path.name, rendered)
+    drift = [target.name for target in stale]
     for target, text in rendered.items():
         current = target.read_text() if target.is_file() else ""
         if current == text:
@@ -126,6 +136,12 @@ def run(inputs: Inputs) -> int:
             paths.make_folder("output", inputs["output"], target.parent)
             paths.writable("output", inputs["output"], target).write_text(text)
             print(f"wrote {target}")
+    for target in stale:  # generated from this config before, and no longer (a monitor: block removed)
+        if check:
+            print(f"{target} is no longer generated from {config_path.name}: remove it")
+        else:
+            paths.writable("output", inputs["output"], target).unlink()
+            print(f"removed {target}, which {config_path.name} no longer generates")
     github.set_output("files", " ".join(map(str, rendered)))
     if check and drift:
         github.error(f"{', '.join(drift)} differ from what {config_path.name} generates (diff above). Fix: run "

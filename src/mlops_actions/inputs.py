@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class Input:
     default: str = ""
     choices: tuple[str, ...] = ()
     replaced_by: str = ""  # a renamed input keeps its old name, deprecated, and feeds the new one
+    required: bool = False  # an empty value is an input error (action.yml says `required: true`)
 
     @property
     def env(self) -> str:
@@ -54,7 +56,7 @@ class Inputs:
 
     @classmethod
     def read(cls, declared: list[Input], flags: dict[str, str | None] | None = None,
-             environ: dict[str, str] | None = None) -> "Inputs":
+             environ: Mapping[str, str] | None = None) -> "Inputs":
         """Take each input from its --flag, else its INPUT_* variable, else its default."""
         flags, environ = flags or {}, os.environ if environ is None else environ
         values = {}
@@ -73,6 +75,8 @@ class Inputs:
                     values[spec.replaced_by] = values[spec.name]
         inputs = cls(declared, values)
         for spec in declared:
+            if spec.required and not values[spec.name]:
+                raise InputError(spec.name, "", "required", f"give {spec.name}: {spec.description.split('. ')[0]}")
             if spec.choices:
                 inputs.choice(spec.name)
         return inputs
@@ -119,6 +123,14 @@ class Inputs:
             bounds = f" from {low:g} to {high:g}" if low is not None and high is not None else (
                 f" of at least {low:g}" if low is not None else "")
             raise self.error(name, f"not {kind}{bounds}", f"set {self.label(name)} to {kind}{bounds}")
+        return number
+
+    def defaulted_number(self, name: str, low: float | None = None, high: float | None = None,
+                         integer: bool = False) -> float:
+        """number() of an input that is never empty (it declares a default, or the command filled it in)."""
+        number = self.number(name, low, high, integer)
+        if number is None:
+            raise TypeError(f"input {name} is empty and declares no default")  # a bug in the command
         return number
 
     def words(self, name: str) -> list[str]:

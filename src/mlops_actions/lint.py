@@ -89,7 +89,7 @@ def summary(violations: list[Violation], paths: list[str], failing: bool) -> str
     icon = "❌" if failing else "⚠️"
     files = Counter(v.path for v in violations)
     codes = Counter(v.code for v in violations)
-    example = {}
+    example: dict[str, str] = {}
     for v in violations:
         example.setdefault(v.code, v.text)
     parts = [

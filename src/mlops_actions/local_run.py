@@ -165,7 +165,7 @@ def run(inputs: Inputs) -> int:
 
     event = inputs.choice("event")
     approve = inputs.flag("approve-production")
-    timeout = inputs.number("timeout-minutes", low=1, high=24 * 60) * 60
+    timeout = inputs.defaulted_number("timeout-minutes", low=1, high=24 * 60) * 60
     config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     c = project_config.load(config_path)
     repo = config_path.parent

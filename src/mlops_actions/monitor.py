@@ -17,14 +17,18 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops_actions import backends, cron, environment, github, paths
 from mlops_actions.backends import ML_TASKS
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.smoke import percentile
 
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
 INPUTS = [
-    Input("endpoint-name", "The online endpoint to watch."),
+    Input("endpoint-name", "The online endpoint to watch.", required=True),
     Input("training-data", "The data the model was trained on: a CSV file with the feature columns."),
     Input("features", "The features to compare, separated by spaces or commas. Empty: every column the "
           "requests and the training data share."),
@@ -93,7 +97,7 @@ def logged(log: Path):
         github.warning(f"{bad} line(s) of {log} are not request entries and were skipped.", title="Monitoring")
 
 
-def served(log: Path, since: float) -> tuple[list[dict], "object"]:
+def served(log: Path, since: float) -> tuple[list[dict], DataFrame]:
     """The logged requests since `since`, and the rows they carried as a DataFrame."""
     import pandas as pd
 
@@ -129,13 +133,13 @@ def chart(path: Path, scores: dict[str, float], threshold: float) -> None:
 
 def run(inputs: Inputs) -> int:
     endpoint = backends.endpoint_name(inputs)
-    psi_threshold = inputs.number("psi-threshold", low=0, high=1)
-    ks_threshold = inputs.number("ks-threshold", low=0, high=1)
-    max_error_rate = inputs.number("max-error-rate", low=0, high=1)
+    psi_threshold = inputs.defaulted_number("psi-threshold", low=0, high=1)
+    ks_threshold = inputs.defaulted_number("ks-threshold", low=0, high=1)
+    max_error_rate = inputs.defaulted_number("max-error-rate", low=0, high=1)
     max_p95 = inputs.number("max-p95-ms", low=0)
     window = inputs.number("window-hours", low=0)
-    min_requests = int(inputs.number("min-requests", low=1, integer=True))
-    ks_p_value = inputs.number("ks-p-value", low=0, high=1)
+    min_requests = int(inputs.defaulted_number("min-requests", low=1, integer=True))
+    ks_p_value = inputs.defaulted_number("ks-p-value", low=0, high=1)
     failing = inputs.flag("fail-on-alert")
     if inputs["backend"] == "azureml":
         return on_azureml(inputs, endpoint, psi_threshold, ks_p_value)
@@ -179,7 +183,7 @@ def run(inputs: Inputs) -> int:
             raise inputs.error("training-data", f"no numeric column in common with what {endpoint} served",
                                "monitor a model with numeric features, or name them in features")
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for feature in wanted if len(data) else []:
         expected = training[feature].dropna().to_numpy(dtype=float)
         actual = data[feature].dropna().to_numpy(dtype=float)
@@ -191,6 +195,7 @@ def run(inputs: Inputs) -> int:
                      "drift": bool(score > psi_threshold or test.statistic > ks_threshold)})
     latencies = [e["ms"] for e in entries]
     errors = sum(e["status"] >= 400 for e in entries)
+    figures: dict[str, Any]  # the report's figures: counts, shares and latencies (None: no request)
     figures = {"requests": len(entries), "rows": int(len(data)),
                "error_rate": round(errors / len(entries), 4) if entries else 0.0,
                "p50_ms": percentile(latencies, 50) if latencies else None,
@@ -251,7 +256,7 @@ def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float, ks_p_value: 
         raise inputs.error("alert-emails", f"{', '.join(wrong)} is not an e-mail address",
                            "give addresses separated by spaces or commas")
     environment.require("azureml")
-    backend = backends.connect(inputs)
+    backend = backends.connect_azureml(inputs)  # inputs["backend"] is azureml (run)
     found = backend.get_endpoint(endpoint)
     if found is None or found.live is None:
         raise github.ActionError("Nothing to monitor", f"endpoint {endpoint} has no live deployment. Fix: deploy "

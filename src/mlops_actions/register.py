@@ -12,10 +12,10 @@ from mlops_actions import backends, environment, github, registration
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
-    Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.')."),
+    Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.').", required=True),
     Input("model-path", "The model's folder: an MLflow model (with an MLmodel file) or, for custom_model, "
           "any files (a pickle, weights). The azureml backend also takes an azureml:// datastore URI (then "
-          "the same URI, not the same bytes, returns the same version)."),
+          "the same URI, not the same bytes, returns the same version).", required=True),
     Input("model-type", "mlflow_model or custom_model.", "mlflow_model", choices=backends.MODEL_TYPES),
     Input("description", "Description of this version."),
     Input("tags", "Tags for this version: a YAML or JSON mapping, e.g. '{team: risk, stage: candidate}'."),
@@ -69,7 +69,9 @@ def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
         raise inputs.error("metrics-file", f"not JSON ({exc})", "write the metrics as a JSON object") from None
     if not isinstance(metrics, dict):
         raise inputs.error("metrics-file", "not a JSON object", "write {\"metric\": value, ...}")
-    return {name: value for name, value in metrics.items() if isinstance(value, (int, float))}
+    # numbers only: JSON's true is not a metric of 1 (bool is an int to Python)
+    return {name: value for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def gate(inputs: Inputs, metrics: dict[str, float]) -> list[tuple[str, bool, str]]:
@@ -103,8 +105,6 @@ def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | st
 
 
 def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
-    if not inputs["model-path"]:
-        raise inputs.error("model-path", "empty", "give the folder the training wrote the model to")
     path = inputs.path("model-path", base)
     if not path.exists():
         raise inputs.error("model-path", "no such file or folder", "give the folder the training wrote the model to")

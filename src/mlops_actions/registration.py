@@ -35,8 +35,8 @@ def runner_tags() -> dict[str, str]:
     return {key: value for key, value in tags.items() if value}
 
 
-def register_once(backend, name: str, path: Path | str, model_type: str, digest: str, description: str = "",
-                  tags: dict[str, str] | None = None, properties: dict[str, str] | None = None
+def register_once(backend: backends.Backend, name: str, path: Path | str, model_type: str, digest: str,
+                  description: str = "", tags: dict[str, str] | None = None, properties: dict[str, str] | None = None
                   ) -> tuple[backends.ModelVersion, bool]:
     """The version of `name` with this content, registered now if there is none; and whether it is new."""
     model = backend.find_model(name, digest)

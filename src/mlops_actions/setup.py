@@ -104,7 +104,7 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
                 **{env: f"repo:{repo}:environment:{env}" for env in c["environments"]}}
     identity = backend.workflow_identity(client, settings["subscription-id"], settings["resource-group"])
     kind = "managed identity" if identity.managed else "app registration"
-    commands = []
+    commands: list[str] = []
     if not identity.found:
         rows.append(["Workflow identity", "❌", f"no app registration or user-assigned managed identity has client ID "
                      f"{client} (azure.client-id in mlops.yml). Fix: create one (az ad app create, or az identity "

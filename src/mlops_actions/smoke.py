@@ -15,11 +15,11 @@ from mlops_actions import backends, environment, github, splits
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
-    Input("endpoint-name", "The online endpoint."),
+    Input("endpoint-name", "The online endpoint.", required=True),
     Input("deployment-name", "Test this deployment directly (even at 0% traffic). Empty: the endpoint, as "
           "its clients reach it."),
     Input("request-file", "A JSON request, in the Azure ML payload format: "
-          "{\"input_data\": {\"columns\": [...], \"index\": [...], \"data\": [[...]]}}."),
+          "{\"input_data\": {\"columns\": [...], \"index\": [...], \"data\": [[...]]}}.", required=True),
     Input("requests", "How many times to send it.", "10"),
     Input("concurrency", "How many requests are in flight at once (capped at what the deployment admits: "
           "2 x max_concurrent_requests_per_instance x instance_count on Azure ML).", "1"),
@@ -83,6 +83,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)] if ordered else 0.0
 
 
+def latency_problems(p95: float | None, max_p95: float | None) -> list[str]:
+    """max-p95-ms held: a p95 above it (not at it) fails, and so does having no latency to hold to it."""
+    if max_p95 is None:
+        return []
+    if p95 is None:
+        return ["every request was retried after a 429 or 408: there is no latency to hold to max-p95-ms"]
+    return [f"p95 latency {p95:.1f} ms is above max-p95-ms {max_p95:g} ms"] if p95 > max_p95 else []
+
+
 def load_json_input(inputs: Inputs, name: str, base: Path):
     """An input that is inline JSON, or a JSON file's path."""
     text = inputs[name]
@@ -138,7 +147,8 @@ class Checks:
         if inputs["expected-rows"] == "auto":
             self.rows = rows
         else:
-            self.rows = inputs.number("expected-rows", low=0, integer=True)
+            expected = inputs.number("expected-rows", low=0, integer=True)
+            self.rows = None if expected is None else int(expected)
 
     def describe(self) -> list[str]:
         checks = [f"status {self.status}"]
@@ -173,10 +183,11 @@ class Checks:
         return found
 
 
-def rollback(backend, inputs: Inputs, endpoint: str) -> str:
+def rollback(backend: backends.Backend, inputs: Inputs, endpoint: str) -> str:
     """Send traffic back to previous-deployment; delete the failed deployment or keep it at 0%.
     Returns what was done ("" when there was nothing it could safely do)."""
     before = backend.get_endpoint(endpoint)
+    assert before is not None, "run() found it before testing it"
     previous = inputs["previous-deployment"] if inputs["previous-deployment"] in before.deployments else None
     if inputs["deployment-name"]:
         failed = [inputs["deployment-name"]]
@@ -202,7 +213,7 @@ def rollback(backend, inputs: Inputs, endpoint: str) -> str:
 
 
 def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, problems: list[str],
-            latency: dict[str, float], rolled_back: str) -> str:
+            latency: dict[str, float | None], rolled_back: str) -> str:
     failures = sum(bool(a.problems) for a in answers)
     head = f"### {'✅' if not problems else '❌'} Smoke test of `{target}`: {len(answers) - failures}/{len(answers)} " \
            "answers passed"
@@ -213,7 +224,7 @@ def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, p
     parts += [f"**{problem}**" for problem in problems]
     if rolled_back:
         parts.append(f"**Rolled back:** {rolled_back}")
-    samples = {}
+    samples: dict[tuple[int, str], Answer] = {}
     for answer in answers:
         samples.setdefault((answer.status, answer.text[:SAMPLE_CHARS]), answer)
     parts.append("<details><summary>Sample answers</summary>\n\n" + github.markdown_table(
@@ -268,6 +279,7 @@ def run(inputs: Inputs) -> int:
             answers = list(pool.map(send, range(count)))
     retried = sum(bool(a.retries) for a in answers)
     milliseconds = [a.seconds * 1000 for a in answers if not a.retries]
+    latency: dict[str, float | None]  # None: no request was timed
     latency = {"p50": percentile(milliseconds, 50), "p95": percentile(milliseconds, 95),
                "p99": percentile(milliseconds, 99), "max": max(milliseconds)} if milliseconds else \
         dict.fromkeys(("p50", "p95", "p99", "max"))
@@ -277,10 +289,7 @@ def run(inputs: Inputs) -> int:
         first = failures[0]
         problems.append(f"{len(failures)} of {count} answers failed: {'; '.join(first.problems)} (first: status "
                         f"{first.status}, body {first.text[:200]!r})")
-    if max_p95 is not None and latency["p95"] is None:
-        problems.append("every request was retried after a 429 or 408: there is no latency to hold to max-p95-ms")
-    elif max_p95 is not None and latency["p95"] > max_p95:
-        problems.append(f"p95 latency {latency['p95']:.1f} ms is above max-p95-ms {max_p95:g} ms")
+    problems += latency_problems(latency["p95"], max_p95)
     rolled_back = ""
     if problems and do_rollback:
         with github.group(f"Rolling back {endpoint}"):

@@ -6,7 +6,7 @@ from mlops_actions import backends, environment, github, splits
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
-    Input("endpoint-name", "The online endpoint."),
+    Input("endpoint-name", "The online endpoint.", required=True),
     Input("traffic", "The new split: a deployment name (it takes 100%), or 'name=percent' pairs that add up "
           "to 100, e.g. 'blue=90,green=10'. Deployments left out get 0%. Empty (with mirror): unchanged."),
     Input("mirror", "Mirror a share of the live requests to one deployment, which answers nobody (shadow "
@@ -23,7 +23,7 @@ OUTPUTS = {
 }
 
 
-def shift(backend, endpoint_name: str, traffic: dict[str, int] | None, retire: bool,
+def shift(backend: backends.Backend, endpoint_name: str, traffic: dict[str, int] | None, retire: bool,
           mirror: dict[str, int] | None = None) -> tuple[backends.Endpoint, list[str]]:
     """Move traffic and mirrored traffic (and retire idle deployments); the deployments named must exist.
     Traffic moves before anything is deleted."""
@@ -48,7 +48,9 @@ def shift(backend, endpoint_name: str, traffic: dict[str, int] | None, retire: b
         if retire else []
     for name in retired:
         backend.delete_deployment(endpoint_name, name)
-    return backend.get_endpoint(endpoint_name), retired
+    after = backend.get_endpoint(endpoint_name)
+    assert after is not None, "it was there when traffic moved"
+    return after, retired
 
 
 def run(inputs: Inputs) -> int:

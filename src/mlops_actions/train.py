@@ -92,7 +92,7 @@ def on_runner(inputs: Inputs, base: Path) -> dict[str, str]:
         with github.untrusted_output():
             returncode = subprocess.run(["bash", "-c", command], cwd=base, env=env).returncode
     metrics = metrics_of(metrics_file) if metrics_file else {}
-    if client:
+    if client and run is not None:  # set together
         for key, value in metrics.items():
             client.log_metric(run.info.run_id, key, value)
         client.set_terminated(run.info.run_id, "FINISHED" if returncode == 0 else "FAILED")
@@ -120,7 +120,7 @@ def status_of(job) -> str:
 def on_azureml(inputs: Inputs, base: Path, timeout: int) -> dict[str, str]:
     """Submit a command job, follow it until it ends (or `timeout` seconds), and fail when it did not complete."""
     environment.require("azureml")
-    backend = backends.connect(inputs)
+    backend = backends.connect_azureml(inputs)  # inputs["backend"] is azureml (run)
     job_file = inputs.optional_file("job-file", base)
     if not job_file and not (inputs["command"] and inputs["environment"]):
         raise inputs.error("environment" if inputs["command"] else "command", "empty",
@@ -178,7 +178,7 @@ def metrics_back(backend, job: str, target: Path) -> dict[str, float]:
 
 def run(inputs: Inputs) -> int:
     base = inputs.directory("working-directory")
-    timeout = inputs.number("timeout-minutes", low=1, high=MAX_JOB_MINUTES, integer=True) * 60
+    timeout = int(inputs.defaulted_number("timeout-minutes", low=1, high=MAX_JOB_MINUTES, integer=True)) * 60
     on_azure = inputs["backend"] == "azureml" and bool(inputs["compute"] or inputs["job-file"])
     if not on_azure and (inputs["compute"] or inputs["job-file"]):
         raise inputs.error("compute" if inputs["compute"] else "job-file", "set with the local backend",

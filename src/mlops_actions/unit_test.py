@@ -79,7 +79,7 @@ LISTING = {"--collect-only", "--co", "--setup-plan", "--setup-only", "--fixtures
            "--cache-show"}  # arguments that make pytest list or describe rather than run
 
 
-def failure_line(text: str, *names: str) -> int | None:
+def failure_line(text: str | None, *names: str) -> int | None:
     """The deepest `file:line:` of a traceback that is in the test's own file (under any of its names)."""
     pattern = "|".join(re.escape(name) for name in names)
     lines = re.findall(rf"^(?:{pattern}):(\d+):", text or "", flags=re.MULTILINE)

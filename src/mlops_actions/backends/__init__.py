@@ -4,25 +4,25 @@
   (azureml-inference-server-http) as processes on 127.0.0.1, all under a state folder on this machine.
 - azureml: an Azure Machine Learning workspace, through azure-ai-ml.
 
-The model actions (register-model, deploy-endpoint, shift-traffic, smoke-test) only talk to a Backend.
-Its endpoint methods: deploying(endpoint) (held around a deploy), get_endpoint, ensure_endpoint,
-create_deployment (at 0%), set_traffic(endpoint,
-traffic, mirror=None: kept, less any deployment given live traffic), delete_deployment (its mirrored
-traffic first), key, invoke.
+The model actions (register-model, deploy-endpoint, shift-traffic, smoke-test) only talk to a Backend: the
+Protocol below is the contract, which both backends implement (mypy checks them against it). Training jobs
+and model monitors exist on the azureml backend alone: the jobs that use them get it from connect_azureml.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mlops_actions import paths
 from mlops_actions.inputs import Input, InputError, Inputs
 
 if TYPE_CHECKING:
+    from mlops_actions.backends.azureml import AzureMLBackend
     from mlops_actions.backends.environments import CondaEnvironment
 
 INPUTS = [
@@ -78,7 +78,7 @@ class DeploymentSpec:
     """What deploy-endpoint asks for; a backend fills in what it needs (files, defaults)."""
     endpoint: str
     name: str
-    model: ModelVersion
+    model: ModelVersion | None  # None only until deploy-endpoint has found it (after its checks, before deploying)
     instance_type: str = ""
     instance_count: int = 1
     endpoint_file: Path | None = None
@@ -92,6 +92,60 @@ class DeploymentSpec:
     mirror_percent: int = 0  # share of the live requests copied to the new deployment while it is tested
     environment_variables: dict[str, str] = field(default_factory=dict)  # the deployment file's
     request_settings: dict[str, int] = field(default_factory=dict)  # request_timeout_ms, max_concurrent_...
+
+
+class Backend(Protocol):
+    """What the model actions call on a backend; LocalBackend (local.py) and AzureMLBackend (azureml/) implement
+    it."""
+
+    name: str  # "local" or "azureml", as the backend input names it
+
+    # -- the registry
+
+    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+        """The version of `name` registered with these files (CONTENT_HASH_TAG), if any."""
+
+    def register_model(self, name: str, path: Path | str, model_type: str, description: str, tags: dict[str, str],
+                       properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
+        """Register a version of the files at `path` (a folder or file; on azureml also an azureml:// datastore
+        URI); returns it and whether it is new."""
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        """A registered version, or the latest ("latest")."""
+
+    # -- endpoints
+
+    def deploying(self, endpoint: str) -> AbstractContextManager[None]:
+        """Held around a deploy to the endpoint (one at a time)."""
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        """The endpoint, or None when it does not exist."""
+
+    def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
+        """Create the endpoint if it does not exist (with an endpoint file: its settings)."""
+
+    def create_deployment(self, spec: DeploymentSpec) -> None:
+        """Deploy at 0% traffic; a deployment that fails is removed and traffic is untouched."""
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
+        """Replace the traffic split (deployments left out get 0%) and, when given, the mirrored traffic (None:
+        kept, less any deployment given live traffic)."""
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        """Delete a deployment without live traffic (its mirrored traffic first)."""
+
+    # -- scoring
+
+    def key(self, endpoint: str) -> str:
+        """What a client sends as its bearer token."""
+
+    def concurrency_limit(self, endpoint: str, deployment: str | None) -> int | None:
+        """How many requests the deployment (None: those taking traffic) admits at once; None: no limit."""
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
+               extra_headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """POST `body` to the endpoint (to one deployment, when named) as a client would: (status, text, the
+        deployment that answered); status 0 when there was no HTTP answer."""
 
 
 def check_name(inputs: Inputs, input_name: str, pattern: re.Pattern, what: str, rule: str) -> str:
@@ -122,13 +176,18 @@ def state_dir(inputs: Inputs) -> Path:
     return path
 
 
-def connect(inputs: Inputs):
+def connect(inputs: Inputs) -> Backend:
     """The backend the inputs ask for, ready to use."""
     backend = inputs.choice("backend")
     if backend == "local":
         from mlops_actions.backends.local import LocalBackend
 
         return LocalBackend(state_dir(inputs))
+    return connect_azureml(inputs)
+
+
+def connect_azureml(inputs: Inputs) -> AzureMLBackend:
+    """The azureml backend, with what it alone has (training jobs, model monitors), for the jobs that run there."""
     subscription = inputs["subscription-id"] or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
     for name, value in (("subscription-id", subscription), ("resource-group", inputs["resource-group"]),
                         ("workspace", inputs["workspace"])):

@@ -28,12 +28,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from urllib.parse import quote
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_actions import splits
 from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, environments, processes
 from mlops_actions.github import ActionError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 SCORER = Path(__file__).with_name("mlflow_score.py")
 ROUTER = "mlops_actions.backends.router"
@@ -59,7 +64,7 @@ class LocalBackend:
         self.state = state
         # runs and registry, one store; quoted, as SQLAlchemy's URL parser unquotes the path ("%0A" and all)
         self.tracking_uri = f"sqlite:///{quote(str(state / 'mlflow.db'))}"
-        self._client = None
+        self._client: MlflowClient | None = None
 
     def make_state(self) -> None:
         """The state folder, private to this user: it holds endpoint keys and what the endpoints served."""
@@ -70,7 +75,7 @@ class LocalBackend:
     # -- the registry ------------------------------------------------------------------------------
 
     @property
-    def client(self):
+    def client(self) -> MlflowClient:
         if self._client is None:
             os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             from mlflow import MlflowClient
@@ -97,11 +102,13 @@ class LocalBackend:
         found = self.client.search_model_versions(f"name='{name}' and tag.`{CONTENT_HASH_TAG}`='{content_hash}'")
         return self._version(min(found, key=lambda v: int(v.version))) if found else None
 
-    def register_model(self, name: str, path: Path, model_type: str, description: str, tags: dict[str, str],
+    def register_model(self, name: str, path: Path | str, model_type: str, description: str, tags: dict[str, str],
                        properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
-        """Register a version; returns it and whether it is new (not the same files registered before)."""
+        """Register a version; returns it and whether it is new (not the same files registered before). `path` is a
+        folder or a file (an azureml:// URI never comes here: register-model refuses it on this backend)."""
         from mlflow.exceptions import MlflowException
 
+        path = Path(path)
         with self.lock():
             existing = self.find_model(name, content_hash)  # again, now that no one else registers
             if existing:
@@ -143,7 +150,7 @@ class LocalBackend:
     # -- endpoints ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self):
+    def lock(self) -> Iterator[None]:
         """One change at a time to this state folder, across processes."""
         self.make_state()
         with open(self.state / ".lock", "w") as handle:
@@ -151,7 +158,7 @@ class LocalBackend:
             yield
 
     @contextlib.contextmanager
-    def deploying(self, endpoint: str):
+    def deploying(self, endpoint: str) -> Iterator[None]:
         """One deploy at a time to an endpoint, across processes: a second waits, then deploys beside what the
         first left live."""
         self.make_state()
@@ -174,6 +181,15 @@ class LocalBackend:
         except ValueError as error:
             raise ActionError("Endpoint record corrupt", f"{path} cannot be read ({error}). Fix: `mlops-actions "
                               f"endpoints --stop {endpoint}` stops what it ran, then deploy it again.") from None
+
+    def _existing(self, endpoint: str) -> dict:
+        """The record of an endpoint the caller found or made (ensure_endpoint, get_endpoint): gone only if it was
+        stopped meanwhile (`mlops-actions endpoints --stop`)."""
+        record = self._read(endpoint)
+        if record is None:
+            raise ActionError("Endpoint not found", f"endpoint {endpoint} is not in {self.state}: it was stopped "
+                              "while this step ran, or never deployed. Fix: deploy it (again) with deploy-endpoint.")
+        return record
 
     def _write(self, record: dict) -> None:
         path = self._folder(record["name"]) / "endpoint.json"
@@ -229,11 +245,12 @@ class LocalBackend:
     def create_deployment(self, spec: DeploymentSpec) -> None:
         """Start an inference server for `spec` at 0% traffic, in its environment's venv when it has a conda file;
         nothing is left behind if it fails."""
+        assert spec.model is not None, "deploy-endpoint deploys a model it has found"
         self.make_state()
         python = environments.ensure(spec.conda_environment, self.state) if spec.conda_environment \
             else Path(sys.executable)  # built before anything is touched: a failed build changes nothing
         with self.lock():
-            record = self._read(spec.endpoint)
+            record = self._existing(spec.endpoint)
             if record["traffic"].get(spec.name, 0) > 0:
                 raise ActionError("Deployment is live", f"deployment {spec.name} takes {record['traffic'][spec.name]}% "
                                   f"of endpoint {spec.endpoint}'s traffic; deploy under another name (leave "
@@ -252,7 +269,9 @@ class LocalBackend:
             sock.unlink(missing_ok=True)  # a stale socket of a server that is gone
             env = self._server_env(python, **{**spec.environment_variables, "AZUREML_MODEL_DIR": spec.model.path,
                                               "AZUREML_ENTRY_SCRIPT": str(script), "PYTHONPATH": str(code)})
-            server = processes.start([str(python), "-m", "gunicorn", "-b", f"unix:{sock}",
+            # -n: where setproctitle is installed gunicorn retitles its processes "gunicorn: master [<name>]", and
+            # the name keeps what alive() and stop() look for on the command line
+            server = processes.start([str(python), "-m", "gunicorn", "-b", f"unix:{sock}", "-n", f"unix:{sock}",
                                       *environments.gunicorn_options(python), "-w", str(spec.instance_count),
                                       "--timeout", "300", SERVER], log, code, env)
             started = time.monotonic()
@@ -285,7 +304,7 @@ class LocalBackend:
         traffic; a deployment given live traffic is mirrored to no longer. A router that died is restarted."""
         self.ensure_endpoint(endpoint)
         with self.lock():
-            record = self._read(endpoint)
+            record = self._existing(endpoint)
             record["traffic"] = {name: traffic.get(name, 0) for name in record["deployments"]}
             kept = (record.get("mirror") or {}) if mirror is None else mirror
             record["mirror"] = splits.mirror_beside(traffic, kept)
@@ -293,7 +312,7 @@ class LocalBackend:
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         with self.lock():
-            record = self._read(endpoint)
+            record = self._existing(endpoint)
             self._remove(record, name)
             self._write(record)
 
@@ -328,17 +347,17 @@ class LocalBackend:
     # -- scoring -----------------------------------------------------------------------------------
 
     def key(self, endpoint: str) -> str:
-        return self._read(endpoint)["key"]
+        return self._existing(endpoint)["key"]
 
     def concurrency_limit(self, endpoint: str, deployment: str | None) -> None:
         """The local router admits any number of requests at once."""
         return None
 
     def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
-               extra_headers: dict[str, str] | None = None):
+               extra_headers: dict[str, str] | None = None) -> tuple[int, str, str]:
         """POST `body` to the endpoint's scoring URI; returns (status, text, answering deployment)."""
         extra_headers = extra_headers or {}
-        request = urllib.request.Request(self._endpoint(self._read(endpoint)).scoring_uri, data=body, method="POST",
+        request = urllib.request.Request(self._endpoint(self._existing(endpoint)).scoring_uri, data=body, method="POST",
                                          headers={"Content-Type": "application/json",
                                                   "Authorization": f"Bearer {key}", **extra_headers,
                                                   **({"azureml-model-deployment": deployment} if deployment else {})})

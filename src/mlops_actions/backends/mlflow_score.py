@@ -11,10 +11,14 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from azureml_inference_server_http.api.aml_response import AMLResponse
 
-model = None
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
+model: "PyFuncModel | None" = None  # loaded by init(), which the server calls before run()
 logger = logging.getLogger(__name__)
 
 
@@ -50,6 +54,7 @@ def frame_of(payload):
 
 def cast_to_schema(frame):
     """JSON has no int/float distinction; cast columns to the model signature's types."""
+    assert model is not None, "init() has loaded it"
     schema = model.metadata.get_input_schema()
     if schema is None or not schema.has_input_names():
         return frame
@@ -65,7 +70,8 @@ def run(raw_data):
         frame = cast_to_schema(frame_of(json.loads(raw_data)))
     except (ValueError, KeyError, TypeError) as exc:
         return AMLResponse({"error": f"bad input: {exc}"}, 400, json_str=True)
-    predictions = model.predict(frame)
+    assert model is not None, "init() has loaded it"
+    predictions: Any = model.predict(frame)  # an array, a Series, a DataFrame or a list, by the model's flavour
     if hasattr(predictions, "tolist"):
         return predictions.tolist()
     if hasattr(predictions, "to_dict"):

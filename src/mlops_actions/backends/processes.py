@@ -70,7 +70,7 @@ def alive(pid: int | None, marker: str) -> bool:
 
 def stop(pid: int | None, marker: str, grace: float = 10.0) -> None:
     """Stop the process group `pid` leads: SIGTERM, then SIGKILL after `grace` seconds."""
-    if not alive(pid, marker):
+    if not alive(pid, marker) or pid is None:  # alive() is False without a pid: this tells mypy so
         return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:

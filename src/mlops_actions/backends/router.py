@@ -79,7 +79,9 @@ class Record:
     """The endpoint's JSON record, reloaded when the file changes."""
 
     def __init__(self, path: Path):
-        self.path, self.stamp, self.data = path, None, {}
+        self.path = path
+        self.stamp: int | None = None
+        self.data: dict = {}
 
     def get(self) -> dict:
         stamp = self.path.stat().st_mtime_ns

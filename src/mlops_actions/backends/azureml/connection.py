@@ -18,15 +18,44 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from mlops_actions.github import ActionError
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.core.polling import LROPoller
+    from azure.core.rest import HttpResponse
 
 EMULATOR = "MLOPS_ACTIONS_AZUREML_EMULATOR"
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # what Entra ID accepts from GitHub (workload identity federation)
 SIGN_IN_FIX = ("Fix: sign in before this step with azure/login (OIDC: client-id, tenant-id, subscription-id; the job "
                "needs id-token: write), and give this action client-id and tenant-id too, so that it asks GitHub "
                "for a fresh token whenever it needs one.")
+
+Self = TypeVar("Self")
+Parameters = ParamSpec("Parameters")
+Result = TypeVar("Result")
+
+
+class Connection:
+    """What each part of AzureMLBackend (a mixin per concern) works with: AzureMLBackend.__init__ sets these."""
+    workspace: str
+    transport: RequestsTransport
+    credential: TokenCredential
+    client: MLClient
+
+    def _wait(self, poller: LROPoller[Result], what: str) -> Result:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return poller.result()
+        except HttpResponseError as exc:
+            raise ActionError(f"{what} failed", f"{what} failed on Azure ML: {failure(exc)}") from None
 
 
 def github_id_token(transport):
@@ -36,7 +65,7 @@ def github_id_token(transport):
     from azure.core.rest import HttpRequest
 
     url = os.environ["ACTIONS_ID_TOKEN_REQUEST_URL"]
-    client = PipelineClient(url, transport=transport)
+    client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(url, transport=transport)
 
     def fetch() -> str:
         request = HttpRequest("GET", url, params={"audience": EXCHANGE_AUDIENCE}, headers={
@@ -126,11 +155,14 @@ def hint(exc) -> str:
     return " Fix: give the workflow's identity a role on the workspace (AzureML Data Scientist)."
 
 
-def translated(what: str):
-    """Turn the SDK's errors escaping a backend method into one clear ActionError each."""
-    def wrap(method):
+def translated(what: str) -> Callable[[Callable[Concatenate[Self, Parameters], Result]],
+                                      Callable[Concatenate[Self, Parameters], Result]]:
+    """Turn the SDK's errors escaping a backend method into one clear ActionError each (the method keeps its
+    signature)."""
+    def wrap(method: Callable[Concatenate[Self, Parameters], Result]
+             ) -> Callable[Concatenate[Self, Parameters], Result]:
         @functools.wraps(method)
-        def call(self, *args, **kwargs):
+        def call(self: Self, *args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
             from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
             from marshmallow.exceptions import ValidationError
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 from mlops_actions import github, splits
 from mlops_actions.backends import DeploymentSpec, Endpoint
-from mlops_actions.backends.azureml.connection import failure, translated
+from mlops_actions.backends.azureml.connection import Connection, failure, translated
 from mlops_actions.github import ActionError
 
 BUSY_STATES = {"creating", "updating", "deleting", "scaling"}
@@ -31,11 +32,12 @@ def yaml_mapping(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-class Endpoints:
+class Endpoints(Connection):
     busy_wait_seconds = 30 * 60.0  # a first deployment takes 8-14 minutes on Azure ML
     busy_poll_seconds = 15.0
+    _scoring_uris: dict[str, str]  # endpoint -> scoring URI, as last read (AzureMLBackend.__init__)
 
-    def deploying(self, endpoint: str):
+    def deploying(self, endpoint: str) -> contextlib.nullcontext[None]:
         """Azure ML takes one operation at a time on an endpoint (409 otherwise, waited for); the generated
         workflows' concurrency group keeps two deploys from racing."""
         return contextlib.nullcontext()
@@ -53,14 +55,6 @@ class Endpoints:
         traffic = {name: 0 for name in deployments} | {k: int(v) for k, v in (endpoint.traffic or {}).items()}
         mirror = {k: int(v) for k, v in (endpoint.mirror_traffic or {}).items() if int(v)}
         return Endpoint(name, endpoint.scoring_uri or "", traffic, deployments, mirror)
-
-    def _wait(self, poller, what: str):
-        from azure.core.exceptions import HttpResponseError
-
-        try:
-            return poller.result()
-        except HttpResponseError as exc:
-            raise ActionError(f"{what} failed", f"{what} failed on Azure ML: {failure(exc)}") from None
 
     def _when_free(self, begin, what: str, states):
         """Start an operation (begin() reads what it needs and returns the poller) and wait for it. While
@@ -85,7 +79,7 @@ class Endpoints:
                         and time.monotonic() < deadline:
                     time.sleep(self.busy_poll_seconds)
                 continue
-            return self._wait(poller, what)
+            return self._wait(poller, what) if poller is not None else None
 
     def _states(self, endpoint: str, deployment: str | None = None):
         """The provisioning states of an endpoint (and one of its deployments), as a callable."""
@@ -116,7 +110,7 @@ class Endpoints:
         except ResourceNotFoundError:
             found = None
         if found and not spec_file:
-            return self.get_endpoint(name)
+            return self._existing(name)
         written = yaml_mapping(spec_file) if spec_file else {}
 
         def begin():  # read again: after a wait, the endpoint may exist, or have changed
@@ -125,7 +119,9 @@ class Endpoints:
             except ResourceNotFoundError:
                 existing = None
             from_file = load_online_endpoint(spec_file, params_override=[{"name": name}]) if spec_file else None
-            if existing:
+            if existing and from_file is None:  # another run created it while this one waited: nothing to write
+                return None
+            if existing and from_file is not None:
                 for key, attribute in MERGED_SETTINGS.items():
                     if key in written:
                         setattr(existing, attribute, getattr(from_file, attribute))
@@ -137,7 +133,13 @@ class Endpoints:
                 endpoint.traffic, endpoint.mirror_traffic = {}, {}
             return self.client.online_endpoints.begin_create_or_update(endpoint)
         self._when_free(begin, f"Endpoint {name}", self._states(name))
-        return self.get_endpoint(name)
+        return self._existing(name)
+
+    def _existing(self, name: str) -> Endpoint:
+        """An endpoint just found or created."""
+        endpoint = self.get_endpoint(name)
+        assert endpoint is not None, f"endpoint {name} is gone"
+        return endpoint
 
     @translated("creating the deployment")
     def create_deployment(self, spec: DeploymentSpec) -> None:
@@ -146,8 +148,9 @@ class Endpoints:
         from azure.ai.ml import load_online_deployment
         from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
 
-        settings = {"name": spec.name, "endpoint_name": spec.endpoint, "model": spec.model.uri,
-                    "instance_type": spec.instance_type, "instance_count": spec.instance_count}
+        assert spec.model is not None, "deploy-endpoint deploys a model it has found"
+        settings: dict[str, Any] = {"name": spec.name, "endpoint_name": spec.endpoint, "model": spec.model.uri,
+                                    "instance_type": spec.instance_type, "instance_count": spec.instance_count}
         # the inputs override the file before the SDK validates it (it may leave them to the inputs)
         deployment = load_online_deployment(spec.deployment_file, params_override=[settings]) \
             if spec.deployment_file else ManagedOnlineDeployment(**settings)
@@ -246,7 +249,7 @@ class Endpoints:
         return min(limits) if limits else None
 
     def invoke(self, endpoint: str, body: bytes, deployment: str | None, key: str, timeout: float,
-               extra_headers: dict[str, str] | None = None):
+               extra_headers: dict[str, str] | None = None) -> tuple[int, str, str]:
         """POST to the scoring URI with the key, as a client would; returns (status, text, deployment).
         (online_endpoints.invoke is not used: it makes three management calls per request, and it keeps
         a deployment header for every later call in the process.)"""

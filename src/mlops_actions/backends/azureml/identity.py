@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE, translated
+from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE, Connection, translated
+
+if TYPE_CHECKING:
+    from azure.core.rest import HttpResponse
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -40,7 +44,7 @@ class WorkflowIdentity:
         return f"az ad app federated-credential create --id {self.client_id} --parameters {shlex.quote(parameters)}"
 
 
-class Identity:
+class Identity(Connection):
     # built-in roles that can register models and manage online endpoints on a workspace
     WORKSPACE_ROLES = {"f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
                        "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f": "Contributor",
@@ -52,7 +56,7 @@ class Identity:
         from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
         from azure.core.rest import HttpRequest
 
-        client = PipelineClient(url, transport=self.transport, policies=[
+        client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(url, transport=self.transport, policies=[
             RetryPolicy(), BearerTokenCredentialPolicy(self.credential, scope)])
         response = client.send_request(HttpRequest("GET", url))
         response.raise_for_status()

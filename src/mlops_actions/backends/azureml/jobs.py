@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlops_actions.files import copy_files
 
-from mlops_actions.backends.azureml.connection import translated
+from mlops_actions.backends.azureml.connection import Connection, translated
 from mlops_actions.github import ActionError
 
 
@@ -27,7 +27,7 @@ def output_name(model_output: str) -> str:
     return name if name and name not in RESERVED_OUTPUTS and not name[0].isdigit() else "model"
 
 
-class Jobs:
+class Jobs(Connection):
     poll_seconds = 15.0  # between two looks at a running job
 
     # Paused is not a success, and nobody resumes a CI job: it ends the wait like the terminal states
@@ -42,6 +42,7 @@ class Jobs:
         metrics file in the output `metrics`. Nothing is submitted when the file is not a command job or the
         compute does not exist."""
         from azure.ai.ml import Output, command, load_job
+        from azure.ai.ml.entities import Command
         from azure.core.exceptions import ResourceNotFoundError
 
         routes = {output_name(model_output): model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
@@ -51,10 +52,11 @@ class Jobs:
             written = yaml.safe_load(job_file.read_text()) or {}
             outputs = {**{output: {"type": "uri_folder"} for output in routes}, **(written.get("outputs") or {})}
             job = load_job(job_file, params_override=[{"outputs": outputs}])
-            if job.type != "command":
+            if job.type != "command" or not isinstance(job, Command):  # a command job loads as a Command
                 raise ActionError("Not a command job", f"{job_file} defines a {job.type} job; train submits "
                                   "command jobs (type: command). Fix: give a command job, or run a pipeline "
                                   "yourself.")
+            assert job.command is not None, "load_job refuses a command job without a command"
             job.command = routed(command_line or job.command, routes)
             job.environment = environment or job.environment
             job.compute = compute or job.compute

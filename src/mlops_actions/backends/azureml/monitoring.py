@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from mlops_actions.backends import ML_TASKS
-from mlops_actions.backends.azureml.connection import translated
+from mlops_actions.backends.azureml.connection import Connection, translated
 from mlops_actions.github import ActionError
 
 ML_TASK_TAG = "ml_task"  # a model version's tag naming its task, read when the input leaves it out
@@ -30,7 +30,7 @@ transformations:
 """
 
 
-class Monitoring:
+class Monitoring(Connection):
     def reference_data(self, endpoint: str, training_data: str) -> str:
         """The training data as an mltable reference: an azureml: reference as given, or a local CSV uploaded
         as a data asset named after the endpoint, versioned by its content (idempotent)."""
@@ -76,8 +76,10 @@ class Monitoring:
         task = self.ml_task(endpoint, deployment, ml_task)
 
         def signal(metric: NumericalDriftMetrics) -> DataDriftSignal:
+            # the SDK types data_context as its MonitorDatasetContext enum, yet documents (and itself stores, when
+            # it reads a monitor) the plain strings
             return DataDriftSignal(reference_data=ReferenceData(input_data=Input(type="mltable", path=reference),
-                                                                data_context="training"),
+                                                                data_context="training"),  # type: ignore[arg-type]
                                    metric_thresholds=DataDriftMetricThreshold(numerical=metric), alert_enabled=True)
         definition = MonitorDefinition(
             compute=ServerlessSparkCompute(instance_type="standard_e4s_v3", runtime_version="3.4"),
@@ -86,7 +88,7 @@ class Monitoring:
                 "data-drift-psi": signal(NumericalDriftMetrics(population_stability_index=psi)),
                 "data-drift-ks": signal(NumericalDriftMetrics(two_sample_kolmogorov_smirnov_test=ks_p_value))},
             alert_notification=AlertNotification(emails=list(emails)) if emails else None)
-        schedule = MonitorSchedule(name=f"{endpoint}-monitor", trigger=CronTrigger(expression=cron),
-                                   create_monitor=definition)
+        name = f"{endpoint}-monitor"
+        schedule = MonitorSchedule(name=name, trigger=CronTrigger(expression=cron), create_monitor=definition)
         self._wait(self.client.schedules.begin_create_or_update(schedule), f"Model monitor of {endpoint}")
-        return schedule.name
+        return name

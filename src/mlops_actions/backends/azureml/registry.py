@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlops_actions.backends import CONTENT_HASH_TAG, ModelVersion
-from mlops_actions.backends.azureml.connection import failure, hint, translated
+from mlops_actions.backends.azureml.connection import Connection, failure, hint, translated
 from mlops_actions.github import ActionError
 
 
-class Registry:
+class Registry(Connection):
     def _version(self, model) -> ModelVersion:
         return ModelVersion(model.name, str(model.version), f"azureml:{model.name}:{model.version}",
                             model.type or "mlflow_model", dict(model.tags or {}), str(model.path or ""))
@@ -28,7 +30,7 @@ class Registry:
     attempts = 3  # registrations raced to the same next version before one gives up
 
     @translated("registering the model")
-    def register_model(self, name: str, path, model_type: str, description: str, tags: dict[str, str],
+    def register_model(self, name: str, path: Path | str, model_type: str, description: str, tags: dict[str, str],
                        properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
         """Register the next version; returns it and True (new). Two runs registering at once can be given the
         same next version: the second is refused ("Asset paths cannot be updated") and tries the version after.
@@ -49,6 +51,7 @@ class Registry:
                     continue
                 raise ActionError("Registration failed", f"Azure ML refused model {name}: {failure(exc)}."
                                   f"{hint(exc)}") from None
+        raise AssertionError("the last attempt returns or raises")  # attempts is at least 1
 
     @translated("reading the model")
     def get_model(self, name: str, version: str) -> ModelVersion:

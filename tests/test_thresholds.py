@@ -1,0 +1,160 @@
+"""Every threshold at its edge and just past it, in the failing direction too, and the order of side effects
+that must not be reordered (traffic moves before anything is deleted)."""
+
+import json
+import time
+
+import pytest
+
+from mlops_actions import monitor, register, smoke
+from mlops_actions.backends import Endpoint
+from mlops_actions.inputs import Inputs
+
+
+def gate(condition: str, metrics: dict) -> bool:
+    flags = {"metrics-gate": condition, "model-name": "m", "model-path": "m"}
+    [(_, held, _)] = register.gate(Inputs.read(register.INPUTS, flags, environ={}), metrics)
+    return held
+
+
+@pytest.mark.parametrize("condition, value, held", [
+    ("accuracy >= 0.7", 0.7, True), ("accuracy >= 0.7", 0.6999, False), ("accuracy >= 0.7", 0.7001, True),
+    ("accuracy > 0.7", 0.7, False), ("accuracy > 0.7", 0.7001, True),
+    ("rmse <= 3.5", 3.5, True), ("rmse <= 3.5", 3.5001, False),
+    ("rmse < 3.5", 3.5, False), ("rmse < 3.5", 3.4999, True),
+    ("n == 3", 3, True), ("n == 3", 3.0001, False), ("n != 3", 3, False), ("n != 3", 2, True),
+    ("loss <= -0.5", -0.5, True), ("loss <= -0.5", -0.4999, False), ("auc >= 1e-3", 0.001, True),
+])
+def test_the_metrics_gate_at_each_operators_edge(condition, value, held):
+    metric = condition.split()[0]
+    assert gate(condition, {metric: value}) is held
+
+
+def test_a_boolean_in_the_metrics_file_is_not_a_metric_of_one(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"converged": True, "accuracy": 0.9}))
+    inputs = Inputs.read(register.INPUTS, {"metrics-file": "metrics.json", "model-name": "m", "model-path": "m"},
+                         environ={})
+    assert register.read_metrics(inputs, tmp_path) == {"accuracy": 0.9}
+
+
+@pytest.mark.parametrize("share, expected", [(50, 10), (95, 19), (99, 20), (100, 20), (1, 1), (5, 1), (5.01, 2)])
+def test_percentiles_are_nearest_rank(share, expected):
+    assert smoke.percentile([float(v) for v in range(20, 0, -1)], share) == expected
+
+
+@pytest.mark.parametrize("p95, limit, failed", [(250.0, 250.0, False), (250.01, 250.0, True), (249.0, 250.0, False),
+                                                (0.0, 0.0, False), (250.0, None, False), (None, 250.0, True)])
+def test_max_p95_ms_fails_above_the_limit_not_at_it(p95, limit, failed):
+    assert bool(smoke.latency_problems(p95, limit)) is failed
+
+
+# -- the monitor's thresholds, on a request log as the local router writes it ------------------------------------
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A local endpoint's state with a request log, and training data the requests match exactly (no drift)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "training.csv").write_text("a,b\n" + "".join(f"{v},{v % 7}\n" for v in range(40)))
+    folder = tmp_path / "state" / "endpoints" / "watched"
+    folder.mkdir(parents=True)
+    (folder / "endpoint.json").write_text("{}")
+
+    def log(*groups: tuple[int, int, float, float]):
+        """(requests, of which failed, ms each, hours ago) per group; each request carries 4 training rows."""
+        lines, row = [], 0
+        for count, failed, ms, hours in groups:
+            for index in range(count):
+                rows = [[v, v % 7] for v in range(row % 40, row % 40 + 4)]
+                row += 4
+                lines.append(json.dumps({"time": time.time() - hours * 3600, "deployment": "blue", "ms": ms,
+                                         "status": 500 if index < failed else 200, "columns": ["a", "b"],
+                                         "rows": rows}))
+        (folder / "requests.jsonl").write_text("\n".join(lines) + "\n")
+    return log
+
+
+def watch(**flags) -> int:
+    return monitor.run(Inputs.read(monitor.INPUTS, {"endpoint-name": "watched", "training-data": "training.csv",
+                                                    "state-dir": "state", **flags}, environ={}))
+
+
+@pytest.mark.parametrize("failed, limit, code", [(1, "0.1", 0), (2, "0.1", 1), (0, "0", 0), (1, "0", 1)])
+def test_max_error_rate_alerts_above_it_not_at_it(served, failed, limit, code):
+    served((10, failed, 5.0, 0))
+    assert watch(**{"max-error-rate": limit, "min-requests": "10"}) == code
+
+
+@pytest.mark.parametrize("limit, code", [("100", 0), ("100.5", 0), ("99.9", 1)])
+def test_the_monitors_max_p95_ms_alerts_above_it_not_at_it(served, limit, code):
+    served((10, 0, 100.0, 0))
+    assert watch(**{"max-p95-ms": limit, "min-requests": "10"}) == code
+
+
+@pytest.mark.parametrize("minimum, code", [("10", 1), ("11", 0)])
+def test_min_requests_is_the_fewest_judged(served, capsys, minimum, code):
+    served((10, 5, 5.0, 0))
+    assert watch(**{"min-requests": minimum}) == code
+    assert ("too few to judge" in capsys.readouterr().out) is (code == 0)
+
+
+@pytest.mark.parametrize("window, requests, code", [("1", 10, 0), ("3", 15, 1), ("", 15, 1), ("1.9", 10, 0)])
+def test_window_hours_counts_only_the_last_hours(served, window, requests, code, tmp_path):
+    served((10, 0, 5.0, 0.5), (5, 5, 5.0, 2))  # failures two hours ago
+    assert watch(**{"window-hours": window, "min-requests": "10"}) == code
+    assert json.loads((tmp_path / "monitoring" / "drift.json").read_text())["requests"] == requests
+
+
+def test_identical_distributions_are_no_drift_even_at_a_zero_threshold(served, tmp_path):
+    served((10, 0, 5.0, 0))
+    assert watch(**{"psi-threshold": "0", "ks-threshold": "0.5", "min-requests": "10"}) == 0
+    assert watch(**{"psi-threshold": "0.2", "ks-threshold": "0", "min-requests": "10"}) == 0
+
+
+def test_fail_on_alert_false_warns_and_passes(served, capsys):
+    served((10, 5, 5.0, 0))
+    assert watch(**{"fail-on-alert": "false", "min-requests": "10"}) == 0
+    assert "warning [Monitoring alert] watched: error rate 50.0% is above 5.0%." in capsys.readouterr().out
+
+
+# -- the order of a rollback's side effects ----------------------------------------------------------------------
+
+class Recorder:
+    """A backend that records what is done to it, in order (the rollback's whole view of a backend)."""
+    name = "recorder"
+
+    def __init__(self, traffic: dict[str, int]):
+        self.endpoint = Endpoint("ep", "http://127.0.0.1/score", dict(traffic), {n: f"m:{n}" for n in traffic})
+        self.calls: list[tuple] = []
+
+    def get_endpoint(self, name):
+        return self.endpoint
+
+    def set_traffic(self, endpoint, traffic, mirror=None):
+        self.calls.append(("set_traffic", dict(traffic)))
+
+    def delete_deployment(self, endpoint, name):
+        self.calls.append(("delete_deployment", name))
+
+
+@pytest.mark.parametrize("traffic, flags, expected", [
+    ({"blue": 0, "green": 100}, {"previous-deployment": "blue"},  # the new one took all the traffic
+     [("set_traffic", {"blue": 100}), ("delete_deployment", "green")]),
+    ({"blue": 90, "green": 10, "red": 0}, {"deployment-name": "green"},  # no previous: the others scaled up
+     [("set_traffic", {"blue": 100}), ("delete_deployment", "green")]),
+    ({"blue": 100, "green": 0}, {"deployment-name": "green", "previous-deployment": "blue"},
+     [("set_traffic", {"blue": 100}), ("delete_deployment", "green")]),
+])
+def test_a_rollback_moves_traffic_before_it_deletes_anything(traffic, flags, expected):
+    backend = Recorder(traffic)
+    inputs = Inputs.read(smoke.INPUTS, {"endpoint-name": "ep", "request-file": "r.json",
+                                        "failed-deployment": "delete", **flags}, environ={})
+    assert smoke.rollback(backend, inputs, "ep")
+    assert backend.calls == expected
+
+
+def test_a_rollback_that_keeps_the_failed_deployment_deletes_nothing():
+    backend = Recorder({"blue": 0, "green": 100})
+    inputs = Inputs.read(smoke.INPUTS, {"endpoint-name": "ep", "request-file": "r.json", "failed-deployment": "keep",
+                                        "previous-deployment": "blue"}, environ={})
+    assert "kept at 0%" in smoke.rollback(backend, inputs, "ep")
+    assert backend.calls == [("set_traffic", {"blue": 100})]
