@@ -40,6 +40,7 @@ MODULES = {
     "backends/router.py": ["tests/test_local_lifecycle.py"],
     "backends/local.py": ["tests/test_local_lifecycle.py"],
 }
+SHOWN = 60  # survivors listed per module
 IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "mutants", "__pycache__", ".mypy_cache", "*.egg-info")
 
 
@@ -53,10 +54,16 @@ def run_module(module: str, tests: list[str], work: Path) -> dict:
     """Mutate one module in a copy of the working tree; its statuses and survivors' diffs."""
     copy = work / module.replace("/", "-")
     shutil.copytree(ROOT, copy, ignore=IGNORED, symlinks=True)
+    # mutmut runs from mutants/, a copy of the sources and tests: the package's templates go where an installed
+    # package has them, and what the tests read beside them is copied too
+    shutil.copytree(copy / "templates", copy / "src" / "mlops_actions" / "templates")
+    beside = [path.name for path in ROOT.iterdir() if path.name not in ("src", "tests") and not IGNORED(
+        str(ROOT), [path.name])]
     with open(copy / "pyproject.toml", "a") as config:
         config.write(f'\n[tool.mutmut]\nsource_paths = ["src/mlops_actions"]\n'
                      f'only_mutate = ["src/mlops_actions/{module}"]\n'
                      f"pytest_add_cli_args_test_selection = {tests!r}\n".replace("'", '"')
+                     + f"also_copy = {sorted(beside)!r}\n".replace("'", '"')
                      + 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n')
     started = time.monotonic()
     log = mutmut(copy, "run", "--max-children", "2")
@@ -87,18 +94,34 @@ def report(results: dict[str, dict]) -> str:
         counts = result["counts"]
         total = sum(counts.values())
         killed = counts["killed"] + counts["timeout"]
-        reached = total - counts["no tests"] - counts["skipped"]
+        unreached = counts["no tests"] + counts["not checked"]  # not checked: none of the tests imports the module
+        reached = total - unreached - counts["skipped"]
         score = f"{100 * killed / reached:.0f}%" if reached else "-"
         lines.append(f"| {module} | {', '.join(Path(t).name for t in result['tests'])} | {total} | {killed} | "
-                     f"{counts['survived']} | {counts['no tests']} | {counts['timeout']} | {score} | "
+                     f"{counts['survived']} | {unreached} | {counts['timeout']} | {score} | "
                      f"{result['seconds']:.0f} |")
     for module, result in results.items():
-        if result["survivors"]:
-            lines += ["", f"## Survivors in {module}", ""]
-            for name, diff in result["survivors"].items():
-                lines += [f"<details><summary>{name.split('.')[-1]}</summary>", "", "```diff", diff, "```", "",
-                          "</details>"]
+        survivors = list(result["survivors"].items())
+        if survivors:
+            lines += ["", f"## Survivors in {module}", "", "| Mutant | Line as written | Mutated |", "|---|---|---|"]
+            lines += [f"| {name.split('.')[-1]} | {' '.join(cell(old))} | {' '.join(cell(new))} |"
+                      for name, (old, new) in ((name, change(diff)) for name, diff in survivors[:SHOWN])]
+            if len(survivors) > SHOWN:
+                lines.append(f"\n…and {len(survivors) - SHOWN} more: `bench/mutation.py {module}` and "
+                             "`mutmut show` in its copy list them all.")
     return "\n".join(lines) + "\n"
+
+
+def change(diff: str) -> tuple[list[str], list[str]]:
+    """The lines a mutant removed and added, from mutmut's unified diff."""
+    lines = diff.splitlines()
+    removed = [line[1:].strip() for line in lines if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:].strip() for line in lines if line.startswith("+") and not line.startswith("+++")]
+    return removed, added
+
+
+def cell(lines: list[str]) -> list[str]:
+    return [f"`{line[:140]}`".replace("|", "\\|") for line in lines]
 
 
 def main() -> int:

@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,16 @@ class Runner:
 
     def summary(self) -> str:
         return self.summary_file.read_text() if self.summary_file.exists() else ""
+
+
+def tool(name: str) -> str:
+    """A tool installed beside this Python (the dev extra), else on PATH. zizmor's releases that read this
+    repository's policy need Python 3.11: on 3.10 its checks are skipped (the test matrix runs them on 3.11-3.13)."""
+    if name == "zizmor" and sys.version_info < (3, 11):
+        pytest.skip("zizmor 1.31 and later need Python 3.11; the other Pythons of the test matrix run this check")
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: scripts/test installs it (requirements/dev.txt, act.txt)"
+    return found
 
 
 def as_runner(monkeypatch, folder: Path, workspace: Path) -> Runner:

@@ -1,7 +1,6 @@
 """Every action.yml and workflow: valid against GitHub's schemas, in step with the package, secure."""
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tool
 from mlops_actions import deploy, lint, monitor, pr_check, register, smoke, traffic, train, unit_test
 from mlops_actions.pins import PINS
 
@@ -22,13 +22,6 @@ WORKFLOWS = sorted(ROOT.glob(".github/workflows/*.yml")) + sorted(EXAMPLE.glob("
 SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
 LIBRARY = re.compile(r"^OWNER/mlops-actions(/actions/[\w-]+)?@(v\d+|[0-9a-f]{40})$")  # users' reference to us
 EXPRESSION = re.compile(r"\$\{\{")
-
-
-def tool(name: str) -> str:
-    """A tool installed beside this Python (the dev extra), else on PATH."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    assert found, f"{name} is not installed: scripts/test installs it (requirements/dev.txt, act.txt)"
-    return found
 
 
 def load(path: Path) -> dict:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlops_actions import __version__, cli, github
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,11 +18,15 @@ def mlops(*args, cwd=None, **env):
     return subprocess.run([str(RUN_SH), *args], cwd=cwd, capture_output=True, text=True, env={**base, **env})
 
 
-def test_help_lists_every_command():
-    result = mlops("--help")
+@pytest.mark.parametrize("columns", ["80", "60", "200"])
+def test_help_lists_every_command_apart_from_its_description_and_within_the_terminal(columns):
+    result = mlops("--help", COLUMNS=columns)
     assert result.returncode == 0
-    for name in cli.COMMANDS:
-        assert name in result.stdout
+    listed = result.stdout.split("commands:\n", 1)[1].splitlines()
+    for name, (_, text) in cli.COMMANDS.items():
+        [line] = [line for line in listed if line.startswith(f"  {name} ")]
+        assert line.split()[1] == text.split()[0] and "  " in line.removeprefix(f"  {name}")  # spaces between
+    assert max(map(len, listed)) <= max(int(columns), 50)
 
 
 def test_version():

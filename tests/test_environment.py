@@ -17,11 +17,39 @@ def test_nothing_is_installed_when_the_modules_are_there(monkeypatch, runner):
     environment.require("lint")
 
 
-def test_outside_a_runner_a_missing_module_is_an_error_with_the_fix():
+def test_outside_a_runner_only_what_is_missing_is_named_with_the_command_for_this_installation():
+    import sys
+
     with pytest.raises(github.ActionError) as caught:
-        environment.require("lint", ("no_such_module_xyz",))
-    assert "no_such_module_xyz cannot all be imported" in str(caught.value)
-    assert "Fix: pip install 'mlops-actions[lint]'" in str(caught.value)
+        environment.require("lint", ("json", "no_such_module_xyz", "flake8"))
+    assert f"no_such_module_xyz cannot be imported by {sys.executable}." in str(caught.value)  # json is there
+    # this checkout is installed editable (scripts/bootstrap): the command installs from it
+    assert f"Fix: {sys.executable} -m pip install -e '{ROOT}[lint]'" in str(caught.value)
+
+
+def test_the_install_command_follows_how_the_package_was_installed(monkeypatch):
+    import sys
+    from importlib import metadata
+
+    class Installed:
+        def __init__(self, origin):
+            self.origin = origin
+
+        def read_text(self, name):
+            return self.origin
+
+    pip = f"{sys.executable} -m pip install"
+    for origin, command in [
+            (None, f"{pip} 'mlops-actions[monitor]'"),  # from the index: no direct_url.json
+            ('{"url": "file:///opt/my%20actions", "dir_info": {}}', f"{pip} '/opt/my actions[monitor]'"),
+            ('{"url": "https://example.com/m.whl", "archive_info": {}}', f"{pip} 'mlops-actions[monitor]'")]:
+        monkeypatch.setattr(metadata, "distribution", lambda name, origin=origin: Installed(origin))
+        assert environment.install_command("monitor") == command
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(metadata, "distribution", not_installed)
+    assert environment.install_command("monitor") == f"{pip} -r {ROOT / 'requirements' / 'monitor.txt'}"
 
 
 def test_a_dotted_module_whose_parent_is_missing_is_missing():
@@ -97,3 +125,12 @@ def test_a_locked_file_that_lost_a_hash_is_caught(tmp_path):
     broken.write_text("# header\nflake8==7.5.0 \\\n    # via -r requirements/lint.txt\n")
     with pytest.raises(AssertionError, match="flake8 has no hash"):
         locked_pins(broken)
+
+
+def test_the_cli_extra_installs_what_every_command_needs():
+    import sys
+
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"]
+    files = extras["optional-dependencies"]["cli"]["file"]
+    assert {Path(name).stem for name in files} == set(environment.MODULES) | {"act"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tool
 from mlops_actions import generate, starter
 from mlops_actions.config import ConfigError
 from mlops_actions.github import ActionError
@@ -20,10 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 PROJECTS = sorted(path.name for path in GOLDEN.iterdir() if (path / "mlops.yml").is_file())
 EXAMPLE = ROOT / "example-project"
-
-
-def tool(name: str) -> str:
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
 
 
 def run_generate(config: Path, **flags) -> int:
@@ -235,6 +232,22 @@ def test_the_library_can_be_pinned_by_the_sha_its_tag_points_to(tmp_path):
     config.write_text(config.read_text().replace("ref: v1.2.0", "ref: v9.9.9"))
     with pytest.raises(InputError, match="a folder where the tag v9.9.9 cannot be resolved"):
         run_generate(config, **{"library-clone": str(clone)})
+    with pytest.raises(InputError) as caught:  # no clone given: the fix says to give one
+        run_generate(config)
+    assert "(none was given: this installation" in caught.value.problem
+    assert caught.value.fix == "pass --library-clone with a clone of OWNER/mlops-actions that has the tag"
+
+
+def test_the_placeholder_library_is_a_warning_and_a_real_one_is_not(tmp_path, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project)
+    assert run_generate(project / "mlops.yml", check="true") == 0
+    assert "[Placeholder library] library.repository in mlops.yml is still the placeholder OWNER/mlops-actions" \
+        in capsys.readouterr().out
+    config = project / "mlops.yml"
+    config.write_text(config.read_text().replace("OWNER/mlops-actions", "contoso/mlops-actions"))
+    run_generate(config)
+    assert "Placeholder library" not in capsys.readouterr().out
 
 
 def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):

@@ -127,3 +127,23 @@ def test_lints_this_repository_clean():
     """The repository's own code passes its own lint (fixtures are excluded by .flake8)."""
     root = Path(__file__).resolve().parents[1]
     assert run(**{"working-directory": str(root)}) == 0
+
+
+def test_virtual_environments_and_build_folders_are_never_linted_and_the_projects_excludes_hold(tmp_path, capsys):
+    """A project with a large .venv lints its own code only (the pre-commit hook once linted 10,000 files of
+    .venv), and an exclude of its own configuration is kept, not replaced."""
+    bad = "import os\n"  # F401
+    (tmp_path / "app.py").write_text(bad)
+    (tmp_path / ".flake8").write_text("[flake8]\nextend-exclude = legacy\n")
+    for folder in (".venv/lib/python3.11/site-packages/pkg", "venv/lib", "build/lib", "dist", "node_modules/x",
+                   "env/lib/python3.11/site-packages/other", "legacy"):
+        (tmp_path / folder).mkdir(parents=True)
+        for index in range(3 if folder != ".venv/lib/python3.11/site-packages/pkg" else 2000):
+            (tmp_path / folder / f"m{index}.py").write_text(bad)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a virtual environment named env
+    (tmp_path / "envs").mkdir()  # a folder of the project's own that only looks alike: linted
+    (tmp_path / "envs" / "cartpole.py").write_text(bad)
+    assert run(**{"working-directory": str(tmp_path), "fail-on-violations": "false"}) == 0
+    out = capsys.readouterr().out.splitlines()
+    reported = sorted({line.split(":")[0] for line in out if ": warning [flake8" in line})
+    assert [Path(path).name for path in reported] == ["app.py", "cartpole.py"], reported

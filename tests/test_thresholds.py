@@ -94,7 +94,13 @@ def test_the_monitors_max_p95_ms_alerts_above_it_not_at_it(served, limit, code):
 def test_min_requests_is_the_fewest_judged(served, capsys, minimum, code):
     served((10, 5, 5.0, 0))
     assert watch(**{"min-requests": minimum}) == code
-    assert ("too few to judge" in capsys.readouterr().out) is (code == 0)
+    out = capsys.readouterr().out
+    assert ("too few to judge" in out) is (code == 0)
+    [headline] = [line for line in out.splitlines() if line.startswith("### ")]
+    if code == 0:  # the headline judges nothing below min-requests: no drift, no alert
+        assert headline == "### ⏳ Monitoring `watched`: too few requests to judge (10, fewer than min-requests 11)"
+    else:
+        assert headline == "### 🚨 Monitoring `watched`: error rate 50.0% is above 5.0%"
 
 
 @pytest.mark.parametrize("window, requests, code", [("1", 10, 0), ("3", 15, 1), ("", 15, 1), ("1.9", 10, 0)])

@@ -117,6 +117,15 @@ def test_passing_project_with_coverage(clean, runner):
     assert "Slowest 3 tests" in runner.summary()
 
 
+def test_a_collection_error_is_reported_as_such_not_as_coverage(clean, runner, capsys):
+    (clean / "tests" / "test_broken.py").write_text("import calc\n\n\ndef test_add(:\n    pass\n")
+    assert run(**{"working-directory": "clean", "coverage-source": "calc", "min-coverage": "90"}) == 1
+    out = capsys.readouterr().out
+    assert "The tests did not run: 1 error(s) during collection" in out
+    assert "No coverage was measured" not in out and "below min-coverage" not in out
+    assert runner.outputs()["errors"] == "1"
+
+
 def test_no_inputs_runs_the_projects_own_pytest_config(clean, monkeypatch, runner):
     monkeypatch.chdir(clean)  # setup.cfg: testpaths = tests, pythonpath = .
     assert run() == 0

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import signal
 import sys
+import textwrap
 import traceback
 from typing import Any
 
@@ -50,12 +52,24 @@ def command_parser(name: str, job) -> argparse.ArgumentParser:
     return parser
 
 
+def command_list() -> str:
+    """The commands and what each does: names in a column of their own, descriptions wrapped to the terminal."""
+    width = max(map(len, COMMANDS)) + 4
+    columns = max(shutil.get_terminal_size().columns, width + 30)
+    lines = ["commands:"]
+    for name, (_, text) in COMMANDS.items():
+        wrapped = textwrap.wrap(text, columns - width - 1) or [""]
+        lines.append(f"  {name:<{width - 2}}{wrapped[0]}")
+        lines += [" " * width + rest for rest in wrapped[1:]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     top = argparse.ArgumentParser(
         prog="mlops-actions", description="Reusable MLOps steps for GitHub Actions and your terminal.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<12}{text}" for name, (_, text) in COMMANDS.items()))
+        epilog=command_list())
     top.add_argument("--version", action="version", version=f"mlops-actions {__version__}")
     top.add_argument("command", choices=COMMANDS, metavar="command", help="one of: " + ", ".join(COMMANDS))
     top.add_argument("options", nargs=argparse.REMAINDER, help="the command's options (see COMMAND --help)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 from mlops_actions import github
@@ -22,7 +24,7 @@ MODULES = {
     "schema": ("jsonschema",),
     "generate": ("jinja2", "jsonschema", "yaml"),
     "monitor": ("numpy", "pandas", "scipy", "matplotlib"),
-}
+}  # the cli extra (pyproject.toml) is all of them, and act
 
 
 def importable(modules) -> bool:
@@ -44,8 +46,24 @@ def require(extra: str, modules: tuple[str, ...] | None = None) -> None:
             subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
                             "--require-hashes", "-r", str(locked)], check=False)
         importlib.invalidate_caches()
-    if not importable(modules):
-        raise github.ActionError(
-            "Missing packages",
-            f"{', '.join(modules)} cannot all be imported by {sys.executable}. "
-            f"Fix: pip install 'mlops-actions[{extra}]' in that environment.")
+    missing = [module for module in modules if not importable((module,))]
+    if missing:
+        raise github.ActionError("Missing packages", f"{', '.join(missing)} cannot be imported by {sys.executable}. "
+                                 f"Fix: {install_command(extra)} (or the cli extra: every command's packages).")
+
+
+def install_command(extra: str) -> str:
+    """The one command that installs `extra` for this installation: from the folder it was installed from, from
+    the package index, or, running from a checkout that is not installed, from its requirements file."""
+    from importlib import metadata
+
+    pip = f"{sys.executable} -m pip install"
+    try:
+        origin = json.loads(metadata.distribution("mlops-actions").read_text("direct_url.json") or "{}")
+    except metadata.PackageNotFoundError:
+        return f"{pip} -r {REQUIREMENTS / (extra + '.txt')}"
+    if origin.get("url", "").startswith("file://"):
+        folder = urllib.parse.unquote(urllib.parse.urlparse(origin["url"]).path)
+        editable = "-e " if origin.get("dir_info", {}).get("editable") else ""
+        return f"{pip} {editable}'{folder}[{extra}]'"
+    return f"{pip} 'mlops-actions[{extra}]'"

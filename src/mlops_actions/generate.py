@@ -72,8 +72,11 @@ def pin_to_sha(c: dict, inputs: Inputs) -> None:
     result = subprocess.run(["git", "-C", str(clone), "rev-parse", "--verify", "--quiet",
                              f"refs/tags/{library['ref']}^{{commit}}"], capture_output=True, text=True)
     if result.returncode != 0:
-        raise inputs.error("library-clone", f"a folder where the tag {library['ref']} cannot be resolved",
-                           "give a clone of mlops-actions that has the tag (git fetch --tags)")
+        given = inputs["library-clone"] or os.environ.get("MLOPS_ACTIONS_CLONE")
+        raise inputs.error("library-clone", f"a folder where the tag {library['ref']} cannot be resolved"
+                           + ("" if given else f" (none was given: this installation, {clone}, was tried)"),
+                           "give a clone of mlops-actions that has the tag (git fetch --tags)" if given else
+                           f"pass --library-clone with a clone of {library['repository']} that has the tag")
     library.update(ref=result.stdout.strip(), tag=library["ref"])
 
 
@@ -118,6 +121,11 @@ def run(inputs: Inputs) -> int:
     problems = no_expressions(c)
     if problems:
         raise project_config.ConfigError(config_path, problems)
+    if c["library"]["repository"].startswith("OWNER/"):
+        github.warning(f"library.repository in {config_path.name} is still the placeholder "
+                       f"{c['library']['repository']}: the generated workflows name actions that do not exist. Fix: "
+                       "set it to the repository you use the actions from (e.g. your-org/mlops-actions), then "
+                       "generate again.", title="Placeholder library")
     pin_to_sha(c, inputs)
     output = config_path.parent / (inputs["output"] or ".github/workflows")
     paths.confined("output", inputs["output"], output)  # a check: the writes below refuse links on the way

@@ -34,6 +34,10 @@ OUTPUTS = {
 SEPARATOR = "\t"
 FORMAT = SEPARATOR.join(["%(path)s", "%(row)d", "%(col)d", "%(code)s", "%(text)s"])
 DETAILS_LIMIT = 200  # rows of the summary's full list; annotations are never capped by us
+# never the project's own code, whatever its flake8 configuration says, added to its excludes (flake8's own
+# default, .git, __pycache__, .tox, ..., stays); so are virtual environments by any name (a pyvenv.cfg in them)
+SKIPPED_FOLDERS = (".venv", "venv", ".tox", ".nox", ".eggs", "node_modules", "site-packages", "__pypackages__",
+                   "build", "dist")
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,28 @@ def parse(output: str, base: Path) -> tuple[list[Violation], list[str]]:
     return violations, other
 
 
+def virtual_environments(base: Path) -> list[str]:
+    """Folders up to two levels under `base` that are virtual environments (env/, .venv-3.12/, ...)."""
+    found = [*base.glob("*/pyvenv.cfg"), *base.glob("*/*/pyvenv.cfg")]
+    return sorted(str(path.parent.resolve()) for path in found)
+
+
 def flake8(options: list[str], paths: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run flake8 in this process (a second interpreter would cost more than the linting of a small
     project), in `cwd`, where it finds the project's config; returns (exit code, report, messages)."""
     from flake8.main.application import Application
 
-    application, messages, previous = Application(), io.StringIO(), os.getcwd()
+    skipped = (*SKIPPED_FOLDERS, *virtual_environments(cwd))
+
+    class Skipping(Application):
+        """flake8 with SKIPPED_FOLDERS added to the excludes the project's configuration and options give (an
+        --extend-exclude option would replace the configuration's)."""
+
+        def make_file_checker_manager(self, argv):
+            super().make_file_checker_manager(argv)
+            self.file_checker_manager.exclude = (*self.file_checker_manager.exclude, *skipped)
+
+    application, messages, previous = Skipping(), io.StringIO(), os.getcwd()
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder, "report")
         try:

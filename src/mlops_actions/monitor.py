@@ -222,7 +222,8 @@ def run(inputs: Inputs) -> int:
     if too_few:
         github.warning(f"{endpoint} served {len(entries)} requests, fewer than min-requests {min_requests}: too "
                        "few to judge.", title="Monitoring")
-    github.add_summary(summary(endpoint, rows, figures, alerts, chart_path if rows else None, psi_threshold))
+    github.add_summary(summary(endpoint, rows, figures, alerts, chart_path if rows else None, psi_threshold,
+                               min_requests if too_few else None))
     github.set_outputs({"drifted": " ".join(drifted), "requests": len(entries),
                         "error-rate": figures["error_rate"], "report": report_path,
                         "chart": chart_path if rows else ""})
@@ -272,8 +273,16 @@ def on_azureml(inputs: Inputs, endpoint: str, psi_threshold: float, ks_p_value: 
     return 0
 
 
-def summary(endpoint, rows, figures, alerts, chart_path, threshold) -> str:
-    head = f"### {'🚨' if alerts else '✅'} Monitoring `{endpoint}`: " + ("; ".join(alerts) if alerts else "no drift")
+def summary(endpoint, rows, figures, alerts, chart_path, threshold, too_few_below: int | None = None) -> str:
+    """The job summary; below min-requests (too_few_below) the headline judges nothing, drift or health."""
+    if too_few_below is not None:
+        head = (f"### ⏳ Monitoring `{endpoint}`: too few requests to judge ({figures['requests']}, fewer than "
+                f"min-requests {too_few_below})")
+        if alerts:
+            head += f"\n\nWhat they show, for what it is worth: {'; '.join(alerts)}."
+    else:
+        verdict = "; ".join(alerts) if alerts else "no drift"
+        head = f"### {'🚨' if alerts else '✅'} Monitoring `{endpoint}`: {verdict}"
     parts = [head, github.markdown_table(
         ["Requests", "Rows", "Error rate", "p50 ms", "p95 ms"],
         [[figures["requests"], figures["rows"], f"{figures['error_rate']:.1%}", figures["p50_ms"] or "-",

@@ -73,6 +73,7 @@ class Report:
                 (("passed", "passed"), ("failed", "failed"), ("skipped", "skipped"), ("errors", "error"))}
 
 
+INTERRUPTED = 2  # pytest's exit code when errors during collection stop the run
 USAGE_ERROR = 4  # pytest's exit code for a command line it cannot use
 LISTING = {"--collect-only", "--co", "--setup-plan", "--setup-only", "--fixtures", "--fixtures-per-test", "--markers",
            "--version", "-V", "--help", "-h",
@@ -214,7 +215,10 @@ def run(inputs: Inputs) -> int:
                                  "Fix: check paths, markers, keyword and pytest-args (see the log above).")
     report = parse_junit(junit, base)
     problems = []
-    if with_coverage and coverage_file.is_file():
+    if returncode == INTERRUPTED and report.count("error"):  # what coverage there is measured no test
+        problems.append(f"The tests did not run: {report.count('error')} error(s) during collection (annotated "
+                        "at their files); coverage was not checked. Fix: the errors above.")
+    elif with_coverage and coverage_file.is_file():
         report.coverage = coverage_percent(coverage_file)
         if report.coverage < min_coverage:
             problems.append(f"Coverage {report.coverage:.1f}% is below min-coverage {min_coverage:g}%.")

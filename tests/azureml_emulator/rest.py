@@ -27,6 +27,7 @@ import enum
 import functools
 import re
 import sys
+import types
 import typing
 
 from azure.ai.ml._restclient.arm_ml_service import models
@@ -49,6 +50,12 @@ OLDER_VERSIONS = {
 }
 
 
+def is_class(hint) -> bool:
+    """A class, not a parametrised generic: on Python 3.10 `list[str]` passes isinstance(..., type), then
+    issubclass refuses it."""
+    return isinstance(hint, type) and not isinstance(hint, types.GenericAlias)
+
+
 def _older_members(cls) -> set[str]:
     return {member for klass in cls.__mro__ for member in OLDER_VERSIONS["members"].get(klass.__name__, ())}
 
@@ -62,6 +69,16 @@ def _older_kinds(cls) -> set[str]:
     return {kind for klass in cls.__mro__ for kind in OLDER_VERSIONS["kinds"].get(klass.__name__, ())}
 
 
+def _resolved(hint):
+    """`hint` with the names left as strings inside builtin generics evaluated: Python 3.10's get_type_hints
+    leaves dict[str, '_models.Collection'] as it is (3.11 resolves it)."""
+    if isinstance(hint, str):
+        return eval(hint, _NAMESPACE)  # noqa: S307 - the SDK's own annotations
+    if isinstance(hint, types.GenericAlias):
+        return types.GenericAlias(typing.get_origin(hint), tuple(_resolved(a) for a in typing.get_args(hint)))
+    return hint
+
+
 @functools.cache
 def _fields(cls) -> tuple[tuple[str, object, bool, bool], ...]:
     """(JSON name, type, required, writable) of each property of the model."""
@@ -71,7 +88,7 @@ def _fields(cls) -> tuple[tuple[str, object, bool, bool], ...]:
         found.update({attr: value for attr, value in vars(klass).items() if isinstance(value, _RestField)})
     result = []
     for attr, field in found.items():
-        hint = hints.get(attr, typing.Any)
+        hint = _resolved(hints.get(attr, typing.Any))
         writable = field._visibility is None or bool(_WRITABLE & set(field._visibility))
         result.append((field._rest_name_input or attr, hint, type(None) not in typing.get_args(hint), writable))
     return tuple(result)
@@ -109,7 +126,7 @@ def _check(hint, value, path: str, problems: list[str], older: bool) -> None:
         return  # an explicit null is as good as absent; required properties are checked by presence
     if origin is typing.Union:
         choices = [a for a in args if a is not type(None)]
-        enums = [a for a in choices if isinstance(a, type) and issubclass(a, enum.Enum)]
+        enums = [a for a in choices if is_class(a) and issubclass(a, enum.Enum)]
         if enums and str in choices:  # an extensible enum: one of the known values
             known = {str(m.value).lower() for e in enums for m in e}
             if not isinstance(value, str):
@@ -145,10 +162,10 @@ def _check(hint, value, path: str, problems: list[str], older: bool) -> None:
         for key, item in value.items():
             _check(args[1] if len(args) == 2 else typing.Any, item, f"{path}.{key}", problems, older)
         return
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+    if is_class(hint) and issubclass(hint, enum.Enum):
         _check(typing.Union[str, hint], value, path, problems, older)
         return
-    if isinstance(hint, type) and issubclass(hint, Model):
+    if is_class(hint) and issubclass(hint, Model):
         problems.extend(validate(hint, value, path, older))
         return
     if hint in (str, int, float, bool):
@@ -224,19 +241,19 @@ def _canonical_value(hint, value):
     if value is None:
         return None
     if origin is typing.Union:
-        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        enums = [a for a in args if is_class(a) and issubclass(a, enum.Enum)]
         if enums and isinstance(value, str):
             known = {str(m.value).lower(): str(m.value) for e in enums for m in e}
             return known.get(value.lower(), value)
-        models = [a for a in args if isinstance(a, type) and issubclass(a, Model)]
+        models = [a for a in args if is_class(a) and issubclass(a, Model)]
         return canonical(models[0], value) if models and isinstance(value, dict) else value
     if origin in (list, typing.List) and isinstance(value, list):
         return [_canonical_value(args[0] if args else typing.Any, item) for item in value]
     if origin in (dict, typing.Dict) and isinstance(value, dict):
         return {k: _canonical_value(args[1] if len(args) == 2 else typing.Any, v) for k, v in value.items()}
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+    if is_class(hint) and issubclass(hint, enum.Enum):
         return _canonical_value(typing.Union[str, hint], value)
-    if isinstance(hint, type) and issubclass(hint, Model) and isinstance(value, dict):
+    if is_class(hint) and issubclass(hint, Model) and isinstance(value, dict):
         return canonical(hint, value)
     return value
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -62,9 +63,17 @@ class LocalBackend:
 
     def __init__(self, state: Path):
         self.state = state
-        # runs and registry, one store; quoted, as SQLAlchemy's URL parser unquotes the path ("%0A" and all)
-        self.tracking_uri = f"sqlite:///{quote(str(state / 'mlflow.db'))}"
         self._client: MlflowClient | None = None
+
+    @functools.cached_property
+    def tracking_uri(self) -> str:
+        """Runs and registry, one store: the sqlite database, its path quoted where this SQLAlchemy unquotes the
+        path of a URL (2.1 reads "%0A" as a line break; 2.0 takes it as written)."""
+        from sqlalchemy.engine import make_url
+
+        database = str(self.state / "mlflow.db")
+        unquoted = make_url("sqlite:///%25").database == "%"
+        return f"sqlite:///{quote(database) if unquoted else database}"
 
     def make_state(self) -> None:
         """The state folder, private to this user: it holds endpoint keys and what the endpoints served."""
