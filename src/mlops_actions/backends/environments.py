@@ -19,8 +19,6 @@ specifications" (`numpy=1.11` is 1.11.*, `numpy 1.11*`, `numpy>=1.8,<2`, `conda-
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mlops_actions import github
+from mlops_actions.backends import processes
 from mlops_actions.github import ActionError
 
 SERVER_PACKAGE = "azureml-inference-server-http"
@@ -155,8 +154,8 @@ def requirement_lines(environment: CondaEnvironment, python: str) -> list[str]:
 
 def fingerprint(python: str, lines: list[str]) -> str:
     """What makes an environment: the interpreter, the requirements, and the files they name."""
-    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
-                             timeout=60).stdout.strip()
+    version = sys.version if python == sys.executable else subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, timeout=60).stdout.strip()
     named = {}
     for line in lines:
         option = re.match(r"^-[rc] (\S+)$", line)
@@ -187,16 +186,10 @@ def pip(python: Path, arguments: list[str], cwd: Path) -> tuple[int, str]:
 def gunicorn_options(python: Path) -> list[str]:
     """Options for the gunicorn an environment has: from 25.1 it opens a control socket under HOME unless told not
     to (gunicorn's settings, control_socket_disable: "versionadded:: 25.1.0"), which earlier ones do not know."""
-    found = subprocess.run([str(python), "-c", "from importlib.metadata import version; print(version('gunicorn'))"],
-                           capture_output=True, text=True, timeout=60).stdout
+    found = metadata.version("gunicorn") if python == Path(sys.executable) else subprocess.run(  # runner: no process
+        [str(python), "-c", "from importlib.metadata import version; print(version('gunicorn'))"],
+        capture_output=True, text=True, timeout=60).stdout
     return ["--no-control-socket"] if tuple(int(part) for part in re.findall(r"\d+", found)[:2]) >= (25, 1) else []
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def ensure(environment: CondaEnvironment, state: Path) -> Path:
@@ -209,7 +202,8 @@ def ensure(environment: CondaEnvironment, state: Path) -> Path:
     folder = state / "environments" / fingerprint(base, lines)[:20]
     python = folder / "bin" / "python"
     folder.parent.mkdir(mode=0o700, exist_ok=True)
-    with locked(folder.with_name(folder.name + ".lock")):  # one build at a time; a second deploy waits, then reuses
+    # one build at a time: a second deploy of the same environment waits, then reuses it
+    with processes.exclusive(folder.with_name(folder.name + ".lock")):
         if (folder / ".complete").is_file():
             return python
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left

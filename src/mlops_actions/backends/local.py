@@ -18,7 +18,6 @@ jobs find them. The state folder and its files are private to the user (0700, 06
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -96,8 +95,7 @@ class LocalBackend:
                                   "endpoints: a new registry would give new models the version numbers of the old "
                                   "ones. Fix: restore mlflow.db, or use a new state-dir (and stop the old endpoints "
                                   "with `mlops-actions endpoints --stop all`).")
-            with open(self.state / ".registry.lock", "w") as handle:  # one process creates the schema
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            with processes.exclusive(self.state / ".registry.lock"):  # one process creates the schema
                 client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
                 client.search_registered_models(max_results=1)  # the database is created or migrated by now
             self._client = client
@@ -162,8 +160,7 @@ class LocalBackend:
     def lock(self) -> Iterator[None]:
         """One change at a time to this state folder, across processes."""
         self.make_state()
-        with open(self.state / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with processes.exclusive(self.state / ".lock"):
             yield
 
     @contextlib.contextmanager
@@ -171,8 +168,7 @@ class LocalBackend:
         """One deploy at a time to an endpoint, across processes: a second waits, then deploys beside what the
         first left live."""
         self.make_state()
-        with open(self.state / f".deploy-{endpoint}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with processes.exclusive(self.state / f".deploy-{endpoint}.lock"):
             yield
 
     def _folder(self, endpoint: str) -> Path:

@@ -1,10 +1,12 @@
 """Background servers that outlive the step, the job and act: started in a session of their own,
 recorded by PID and command line, stopped by process group. A deployment's server listens on a unix socket
 in a folder only its user can enter, so that nothing but the endpoint's router (which checks the key)
-reaches it."""
+reaches it. Processes that change the same state take turns through exclusive(), a lock on a file."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import http.client
 import os
@@ -15,7 +17,16 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Held by one process at a time (across processes, as long as the block runs): a lock on `lock_file`."""
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def free_port() -> int:
