@@ -127,3 +127,18 @@ def emulate(monkeypatch, azurite):
     for emulator, server in started:
         server.shutdown()
         emulator.close()
+
+
+# -- GitHub, stood in ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def github_api(monkeypatch):
+    """A loopback stand-in of GitHub's REST API (tests/github_standin); GITHUB_API_URL points at it."""
+    from github_standin import GitHub
+
+    github = GitHub()
+    server, url = github.serve()
+    monkeypatch.setenv("GITHUB_API_URL", url)
+    yield github
+    server.shutdown()
+    server.server_close()
