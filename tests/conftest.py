@@ -15,6 +15,7 @@ def no_runner(monkeypatch):
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "INPUT_", "RUNNER_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing reaches GitHub: tests use github_api
 
 
 class Runner:

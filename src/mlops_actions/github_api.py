@@ -12,6 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from mlops_actions.github import ActionError
@@ -25,7 +26,7 @@ PAGE_SIZE = 100
 @dataclass
 class Response:
     status: int
-    data: object
+    data: Any  # the decoded JSON answer (None for 204 and for a 404 with missing_ok)
     headers: dict
 
     @property
