@@ -60,7 +60,7 @@ class Plan:
         for gap in self.gaps:
             if apply and gap.fix:
                 gap.fix()
-                rows.append([gap.what, "✅ created", gap.problem.split(";")[0] + ": fixed"])
+                rows.append([gap.what, "✅ fixed", f"was: {gap.problem}"])
                 continue
             later = "" if gap.fix else " (--apply cannot do this: it is for a person)"
             rows.append([gap.what, "❌", f"{gap.problem}. Fix: see below{later}"])

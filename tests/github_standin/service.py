@@ -329,16 +329,25 @@ def put_protection(gh: GitHub, token, body, query, owner, repo, branch):
         stored["required_pull_request_reviews"] = {
             "url": f"{base}/required_pull_request_reviews", "required_approving_review_count": count,
             **{key: bool(reviews.get(key, False)) for key in
-               ("dismiss_stale_reviews", "require_code_owner_reviews", "require_last_push_approval")}}
+               ("dismiss_stale_reviews", "require_code_owner_reviews", "require_last_push_approval")},
+            **{key: actors(reviews[key]) for key in ("dismissal_restrictions", "bypass_pull_request_allowances")
+               if reviews.get(key)}}
     stored["enforce_admins"] = {"url": f"{base}/enforce_admins", "enabled": bool(body["enforce_admins"])}
     if body["restrictions"] is not None:
         if found.owner in gh.users:  # a user's repository
             raise invalid("Only organization repositories can have users and team restrictions", PROTECTION_DOCS)
-        stored["restrictions"] = {key: list(body["restrictions"].get(key, [])) for key in ("users", "teams", "apps")}
+        stored["restrictions"] = actors(body["restrictions"])
     for flag in FLAGS:
         stored[flag] = {"enabled": bool(body.get(flag, False))}
     found.protection[branch] = stored
     return 200, stored
+
+
+def actors(given: dict) -> dict:
+    """Users, teams and apps as the request names them (logins and slugs), as GET returns them (objects)."""
+    return {"users": [{"login": login} for login in given.get("users", [])],
+            "teams": [{"slug": slug} for slug in given.get("teams", [])],
+            "apps": [{"slug": slug} for slug in given.get("apps", [])]}
 
 
 # -- rulesets (read) ------------------------------------------------------------------------------------
