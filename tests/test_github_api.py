@@ -101,3 +101,21 @@ def test_an_unreachable_api_is_a_clear_error(monkeypatch):
     with pytest.raises(GitHubError) as caught:
         GitHubAPI("t", base_url="http://127.0.0.1:9").get("/repos/a/b", "reading the repository")
     assert caught.value.title == "GitHub could not be reached: reading the repository"
+
+
+@pytest.mark.parametrize("checks", [{"strict": True},
+                                    {"strict": True, "contexts": ["a"], "checks": [{"context": "a"}]}])
+def test_required_status_checks_take_contexts_or_checks_not_both_nor_neither(repo, checks):
+    with pytest.raises(GitHubError) as caught:
+        GitHubAPI(TOKEN).call("PUT", "/repos/contoso/diabetes/branches/main/protection", "protecting main", body={
+            "required_status_checks": checks, "enforce_admins": False, "required_pull_request_reviews": None,
+            "restrictions": None})
+    assert caught.value.status == 422 and "subschema in \"oneOf\" matched" in str(caught.value)
+
+
+def test_protecting_a_branch_without_admin_rights_is_not_found(repo):
+    with pytest.raises(GitHubError) as caught:
+        GitHubAPI("ghp_reader").call("PUT", "/repos/contoso/diabetes/branches/main/protection", "protecting", body={
+            "required_status_checks": None, "enforce_admins": None, "required_pull_request_reviews": None,
+            "restrictions": None})
+    assert caught.value.status == 404

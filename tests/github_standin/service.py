@@ -164,14 +164,15 @@ class GitHub:
         return repo
 
     def admin(self, token: Token, owner: str, name: str) -> Repository:
-        """Writes to a repository's settings need the admin role: "Protecting a branch requires admin or
-        owner permissions to the repository" (https://docs.github.com/rest/branches/branch-protection#
-        update-branch-protection); environments: "the authenticated user must have admin access"
-        (https://docs.github.com/rest/deployments/environments#create-or-update-an-environment)."""
+        """Writes to a repository's settings (environments, branch policies, Dependabot alerts) need the admin
+        role: their fine-grained tokens need "Administration" repository permissions (write)
+        (https://docs.github.com/rest/deployments/environments#create-or-update-an-environment; measured in
+        github/rest-api-description#6745). A user without it is refused with GitHub's "Must have admin rights
+        to Repository." (branch protection's PUT answers 404 instead: see put_protection)."""
         repo = self.visible(token, owner, name, write=True)
         if self.role(repo, token) != "admin":
             raise Refusal(403, "Must have admin rights to Repository.",
-                          "https://docs.github.com/rest/branches/branch-protection#update-branch-protection")
+                          "https://docs.github.com/rest/deployments/environments#create-or-update-an-environment")
         return repo
 
     def serve(self) -> tuple[ThreadingHTTPServer, str]:
@@ -300,7 +301,9 @@ def put_protection(gh: GitHub, token, body, query, owner, repo, branch):
     required (each may be null); the request replaces the whole protection ("Passing new arrays of users and
     teams replaces their previous values"): what it leaves out is gone. required_approving_review_count is
     0-6; restrictions are for organization-owned repositories only."""
-    found = gh.admin(token, owner, repo)
+    found = gh.visible(token, owner, repo, write=True)
+    if gh.role(found, token) != "admin":  # measured: 404, not 403 (Wide-Moat/open-computer-use#359)
+        raise not_found(PROTECTION_DOCS)
     if branch not in found.branches:
         raise Refusal(404, "Branch not found", PROTECTION_DOCS)
     missing = [key for key in PUT_REQUIRED if key not in body]
@@ -312,9 +315,13 @@ def put_protection(gh: GitHub, token, body, query, owner, repo, branch):
     stored: dict = {"url": base}
     checks = body["required_status_checks"]
     if checks is not None:
-        if "strict" not in checks or ("contexts" not in checks and "checks" not in checks):
-            raise invalid("Invalid request.\n\nFor 'properties/required_status_checks', strict and contexts or "
-                          "checks are required.", PROTECTION_DOCS)
+        # strict, and exactly one of contexts (deprecated) and checks: both or neither is a 422 (go-github#2276;
+        # the messages as reported in google/go-github#2976 and ossf/allstar#155)
+        given_both = "contexts" in checks and "checks" in checks
+        if "strict" not in checks or given_both or ("contexts" not in checks and "checks" not in checks):
+            raise invalid("Invalid request.\n\nNo subschema in \"anyOf\" matched.\n"
+                          f"{'More than one subschema' if given_both else 'No subschema'} in \"oneOf\" matched.\n"
+                          "Not all subschemas of \"allOf\" matched.", PROTECTION_DOCS)
         given = checks.get("checks")
         listed = ([{"context": c["context"], "app_id": c.get("app_id")} for c in given] if given is not None
                   else [{"context": c, "app_id": None} for c in checks["contexts"]])
