@@ -415,7 +415,7 @@ class Checks:
                              "it may be a deliberate freeze)",
                              [f"gh variable delete {name} --repo {self.repo}"])
                 else:
-                    self.ok(what, f"{values.get(name, 'not set')} ({why.split(':')[0]})")
+                    self.ok(what, f"{values.get(name, 'not set')}: production deploys once approved")
             elif name in values:
                 self.ok(what, "set")
             else:
