@@ -27,16 +27,22 @@ def gh(github_api):
     return github_api
 
 
-@pytest.fixture
-def project(runner, tmp_path):
-    """The golden local project with a reviewer for production, generated as the README's path does."""
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """The golden local project with a reviewer for production, generated as the README's path does (once)."""
+    folder = tmp_path_factory.mktemp("generated")
     text = (GOLDEN / "local" / "mlops.yml").read_text()
-    text = text.replace("    approval: true\n", "    approval: true\n    reviewers: [data-lead]\n")
-    config = runner.workspace / "mlops.yml"
-    config.write_text(text)
-    assert generate.run(Inputs.read(generate.INPUTS, {"config": str(config)}, environ={})) == 0
+    (folder / "mlops.yml").write_text(text.replace("    approval: true\n", "    approval: true\n"
+                                                   "    reviewers: [data-lead]\n"))
+    assert generate.run(Inputs.read(generate.INPUTS, {"config": str(folder / "mlops.yml")}, environ={})) == 0
+    return folder
+
+
+@pytest.fixture
+def project(runner, tmp_path, generated):
+    shutil.copytree(generated, runner.workspace, dirs_exist_ok=True)
     (tmp_path / "state").mkdir()
-    return config
+    return runner.workspace / "mlops.yml"
 
 
 def call(project, **flags):

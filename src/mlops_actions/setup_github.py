@@ -17,6 +17,7 @@ environment keeps its reviewers and wait timer. It needs admin rights on the rep
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -71,29 +72,39 @@ class Plan:
 
 # -- what the generated workflows need ----------------------------------------------------------------
 
-def workflows(c: dict) -> dict[str, str]:
-    """The generated files' names -> text, as `mlops-actions generate` writes them from this config."""
+@functools.lru_cache(maxsize=8)
+def rendered(config_json: str) -> dict[str, str]:
     from mlops_actions import generate
 
-    return {path.name: text for path, text in generate.render(c, "mlops.yml", Path(".github/workflows")).items()}
+    files = generate.render(json.loads(config_json), "mlops.yml", Path(".github/workflows"))
+    return {path.name: text for path, text in files.items()}
+
+
+def workflows(c: dict) -> dict[str, str]:
+    """The generated files' names -> text, as `mlops-actions generate` writes them from this config (rendered
+    once per config: the Azure check and the GitHub check both read them)."""
+    return dict(rendered(json.dumps(c, sort_keys=True, default=str)))
 
 
 def parsed(files: dict[str, str]) -> dict[str, dict]:
+    """The generated workflows, parsed (with libyaml's loader when there is one: these are large)."""
     import yaml
 
-    return {name: yaml.safe_load(text) for name, text in files.items() if name.endswith(".yml")}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return {name: yaml.load(text, Loader=loader) for name, text in files.items()  # noqa: S506 - a safe loader
+            if name.endswith(".yml") and "jobs:" in text}
 
 
-def required_checks(files: dict[str, str]) -> list[str]:
+def required_checks(workflows: dict[str, dict]) -> list[str]:
     """The pull-request workflow's jobs as GitHub names their check runs: the job's name, else its id."""
-    jobs = parsed(files)["pull-request.yml"]["jobs"]
+    jobs = workflows["pull-request.yml"]["jobs"]
     return [job.get("name", job_id) for job_id, job in jobs.items()]
 
 
-def deploy_environments(files: dict[str, str]) -> list[str]:
+def deploy_environments(workflows: dict[str, dict]) -> list[str]:
     """The GitHub environments the generated workflows' jobs deploy to, in order."""
     names: list[str] = []
-    for workflow in parsed(files).values():
+    for workflow in workflows.values():
         for job in (workflow.get("jobs") or {}).values():
             env = job.get("environment")
             name = env.get("name") if isinstance(env, dict) else env
@@ -103,7 +114,7 @@ def deploy_environments(files: dict[str, str]) -> list[str]:
 
 
 def environments(c: dict) -> list[str]:
-    return deploy_environments(workflows(c))
+    return deploy_environments(parsed(workflows(c)))
 
 
 def variables(files: dict[str, str]) -> list[str]:
@@ -275,6 +286,7 @@ class Checks:
         self.default_branch = info["default_branch"]
         self.admin = bool((info.get("permissions") or {}).get("admin"))
         self.files = workflows(c)  # what `mlops-actions generate` writes from this config
+        self.workflows = parsed(self.files)
         self.plan = Plan()
 
     def ok(self, what: str, detail: str) -> None:
@@ -294,7 +306,7 @@ class Checks:
 
     def protection(self) -> None:
         what = f"Protection of {self.trunk}"
-        checks, reviews = required_checks(self.files), self.c["required-reviews"]
+        checks, reviews = required_checks(self.workflows), self.c["required-reviews"]
         path = f"repos/{self.repo}/branches/{segment(self.trunk)}/protection"
         current = None
         if self.admin:
@@ -460,7 +472,7 @@ def plan(inputs: Inputs, c: dict, config_path: Path, repository: str, apply: boo
     checks = Checks(api, repo, c, config_path, info)
     checks.trunk_exists()
     checks.protection()
-    for env in deploy_environments(checks.files):
+    for env in deploy_environments(checks.workflows):
         checks.environment(env)
     checks.variables()
     checks.dependabot()
