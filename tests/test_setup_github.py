@@ -308,3 +308,12 @@ def test_a_required_check_that_need_not_be_up_to_date_is_a_gap(gh, project, caps
         "required_pull_request_reviews": {"required_approving_review_count": 1}, "restrictions": None})
     assert call(project) == 1
     assert "Protection of main: branches need not be up to date before merging (strict)" in capsys.readouterr().out
+
+
+def test_a_reviewer_github_does_not_know_and_no_repository_at_all_are_clear_errors(gh, project, capsys):
+    project.write_text(project.read_text().replace("[data-lead]", "[nobody-here]"))
+    assert cli.main(cli_setup(project, f"--repository={REPO}", f"--token={ADMIN}")) == 2
+    assert "environments.production.reviewers: 'nobody-here' is not a GitHub user" in capsys.readouterr().out
+    assert cli.main(cli_setup(project, f"--token={ADMIN}")) == 2  # the workspace is no git clone
+    assert ("input 'repository' is '': empty, GITHUB_REPOSITORY is not set and the git remote origin is not a "
+            "GitHub URL. Fix: pass --repository owner/name") in capsys.readouterr().out
