@@ -506,9 +506,10 @@ def get_variable(gh: GitHub, token, body, query, owner, repo, name):
 
 
 def create_variable(gh: GitHub, token, body, query, owner, repo):
-    """https://docs.github.com/rest/actions/variables#create-a-repository-variable: 201; names are stored
-    upper case (https://docs.github.com/actions/learn-github-actions/variables#naming-conventions-for-
-    configuration-variables: "Variable names are case insensitive"); 409 when it exists."""
+    """https://docs.github.com/rest/actions/variables#create-a-repository-variable: 201; 409 when it exists.
+    Names: letters, digits and _, not starting with a digit or GITHUB_, case insensitive
+    (https://docs.github.com/actions/reference/workflows-and-actions/variables, naming conventions); GitHub
+    shows them upper case (github/safe-settings converts them "to match GitHub's convention")."""
     found = collaborator(gh, token, owner, repo, write=True)
     name, value = body.get("name"), body.get("value")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or \
