@@ -73,17 +73,17 @@ class Plan:
 # -- what the generated workflows need ----------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
-def rendered(config_json: str) -> dict[str, str]:
+def rendered(config_json: str, config_name: str) -> dict[str, str]:
     from mlops_actions import generate
 
-    files = generate.render(json.loads(config_json), "mlops.yml", Path(".github/workflows"))
+    files = generate.render(json.loads(config_json), config_name, Path(".github/workflows"))
     return {path.name: text for path, text in files.items()}
 
 
-def workflows(c: dict) -> dict[str, str]:
+def workflows(c: dict, config_name: str = "mlops.yml") -> dict[str, str]:
     """The generated files' names -> text, as `mlops-actions generate` writes them from this config (rendered
     once per config: the Azure check and the GitHub check both read them)."""
-    return dict(rendered(json.dumps(c, sort_keys=True, default=str)))
+    return dict(rendered(json.dumps(c, sort_keys=True, default=str), config_name))
 
 
 def parsed(files: dict[str, str]) -> dict[str, dict]:
@@ -285,8 +285,9 @@ class Checks:
         self.trunk = c["branch"]
         self.default_branch = info["default_branch"]
         self.admin = bool((info.get("permissions") or {}).get("admin"))
-        self.files = workflows(c)  # what `mlops-actions generate` writes from this config
+        self.files = workflows(c, config_path.name)  # what `mlops-actions generate` writes from this config
         self.workflows = parsed(self.files)
+        self.config_flag = "" if config_path.name == "mlops.yml" else f" --config {config_path.name}"
         self.plan = Plan()
 
     def ok(self, what: str, detail: str) -> None:
@@ -439,7 +440,8 @@ class Checks:
         expected = self.files["dependabot.yml"]
         if not target.is_file() or target.read_text(errors="replace") != expected:
             self.gap("Dependabot config", f"{target} is {'out of date' if target.is_file() else 'missing'}",
-                     ["mlops-actions generate && git add .github/dependabot.yml  # then commit and push"])
+                     [f"mlops-actions generate{self.config_flag} && git add .github/dependabot.yml  # then commit "
+                      "and push"])
         else:
             self.ok("Dependabot config", ".github/dependabot.yml as generated (version updates of the pinned actions)")
         path = f"repos/{self.repo}/vulnerability-alerts"
