@@ -317,3 +317,17 @@ def test_a_reviewer_github_does_not_know_and_no_repository_at_all_are_clear_erro
     assert cli.main(cli_setup(project, f"--token={ADMIN}")) == 2  # the workspace is no git clone
     assert ("input 'repository' is '': empty, GITHUB_REPOSITORY is not set and the git remote origin is not a "
             "GitHub URL. Fix: pass --repository owner/name") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("library:", "required-reviews: 7\nlibrary:", "required-reviews (line 2): 7 is greater than the maximum of 6"),
+    ("[data-lead]", "[a, b, c, d, e, f, g]", "environments.production.reviewers (line"),
+    ("[data-lead]", "[data lead]", "'data lead' is not valid"),
+])
+def test_the_new_keys_keep_to_githubs_limits(project, old, new, problem):
+    from mlops_actions import config
+
+    project.write_text(project.read_text().replace(old, new, 1))
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(project)
+    assert problem in str(caught.value)
