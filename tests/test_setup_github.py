@@ -331,3 +331,15 @@ def test_the_new_keys_keep_to_githubs_limits(project, old, new, problem):
     with pytest.raises(config.ConfigError) as caught:
         config.load(project)
     assert problem in str(caught.value)
+
+
+def test_a_fix_github_refuses_stops_apply_and_says_what_was_fixed_before_it(gh, project, capsys):
+    gh.fail_next("PUT", r"/environments/production$", 403, "Resource not accessible by personal access token")
+    assert cli.main(cli_setup(project, f"--repository={REPO}", f"--token={ADMIN}", "--apply")) == 2
+    out = capsys.readouterr().out
+    assert ("PUT /repos/contoso/diabetes/environments/production: 403 Resource not accessible by personal access "
+            "token (Environment production: Protection of main, Environment staging were fixed before it; each fix "
+            "can be sent again, so once the cause is fixed, `mlops-actions setup --apply` carries on)") in out
+    assert "production" not in gh.repos[REPO].environments
+    assert cli.main(cli_setup(project, f"--repository={REPO}", f"--token={ADMIN}", "--apply")) == 0
+    assert call(project) == 0

@@ -58,9 +58,17 @@ class Plan:
 
     def settle(self, apply: bool) -> tuple[list[list[str]], list[str], list[str]]:
         rows, missing, commands = list(self.rows), [], []
+        fixed: list[str] = []
         for gap in self.gaps:
             if apply and gap.fix:
-                gap.fix()
+                try:
+                    gap.fix()
+                except ActionError as failed:
+                    done = f"{', '.join(fixed)} {'was' if len(fixed) == 1 else 'were'} fixed before it" if fixed \
+                        else "nothing was changed before it"
+                    raise ActionError(failed.title, f"{failed} ({gap.what}: {done}; each fix can be sent again, so "
+                                      "once the cause is fixed, `mlops-actions setup --apply` carries on)") from None
+                fixed.append(gap.what)
                 rows.append([gap.what, "✅ fixed", f"was: {gap.problem}"])
                 continue
             later = "" if gap.fix else " (--apply cannot do this: it is for a person)"

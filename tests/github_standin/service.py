@@ -73,6 +73,7 @@ class GitHub:
         self.teams: dict[tuple[str, str], int] = {}  # (org, slug) -> id
         self.repos: dict[str, Repository] = {}
         self.calls: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str, Refusal]] = []  # (method, path regex, refusal) for fail_next
         self.ids = itertools.count(1000)
         self.lock = threading.Lock()
         self.url = ""
@@ -101,6 +102,11 @@ class GitHub:
         self.repos[full_name.lower()] = repo
         return repo
 
+    def fail_next(self, method: str, path: str, status: int, message: str) -> None:
+        """Answer the next request matching `method` and the regex `path` with this refusal (a failure the
+        documents list for that route, for tests of what a client does then)."""
+        self.failures.append((method, path, Refusal(status, message)))
+
     @property
     def writes(self) -> list[tuple[str, str]]:
         """The requests that change something (every method but GET and HEAD), in order."""
@@ -118,6 +124,10 @@ class GitHub:
         # apps/scopes-for-oauth-apps: "X-OAuth-Scopes lists the scopes your token has authorized")
         extra = {} if token.scopes is None else {"X-OAuth-Scopes": ", ".join(token.scopes)}
         try:
+            for failure in self.failures:
+                if failure[0] == method and re.search(failure[1], path):
+                    self.failures.remove(failure)
+                    raise failure[2]
             try:
                 payload = json.loads(body) if body else {}
             except ValueError:
