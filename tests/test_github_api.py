@@ -119,3 +119,10 @@ def test_protecting_a_branch_without_admin_rights_is_not_found(repo):
             "required_status_checks": None, "enforce_admins": None, "required_pull_request_reviews": None,
             "restrictions": None})
     assert caught.value.status == 404
+
+
+def test_pages_follows_a_listing_past_its_first_page(repo):
+    repo.comments += [{"id": n, "issue": 7, "body": f"c{n}", "user": {"login": "lead", "id": 1},
+                       "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"} for n in range(101)]
+    listed = GitHubAPI(TOKEN).pages("/repos/contoso/diabetes/issues/7/comments", "listing")
+    assert [c["body"] for c in listed] == [f"c{n}" for n in range(101)]
