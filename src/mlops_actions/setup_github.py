@@ -163,7 +163,8 @@ def check_repository_name(inputs: Inputs, name: str) -> str:
         shown = "" if name == "OWNER/REPO" else name
         raise InputError("repository", shown, "not an owner/name of a GitHub repository" if shown else
                          "empty, GITHUB_REPOSITORY is not set and the git remote origin is not a GitHub URL",
-                         "pass --repository owner/name (github.com/owner/name)")
+                         "pass --repository owner/name (github.com/owner/name), or --github false to check only "
+                         "the backend's side")
     return name
 
 
