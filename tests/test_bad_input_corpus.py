@@ -41,6 +41,7 @@ BASELINES = {
     "init": {"config": "new/mlops.yml"},
     "generate": {"check": "true"},
     "local": {"event": "push"},  # no workflows generated yet
+    "hook": {},
 }
 
 

@@ -37,6 +37,7 @@ COMMANDS = {
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
     "local": ("local_run", "Run the project's generated workflows on this machine through act (local backend)."),
+    "hook": ("hooks", "What the pre-commit hooks run: lint over the folders mlops.yml names."),
 }
 
 
