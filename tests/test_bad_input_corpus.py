@@ -42,6 +42,7 @@ BASELINES = {
     "generate": {"check": "true"},
     "local": {"event": "push"},  # no workflows generated yet
     "hook": {},
+    "schema": {"output": "mlops.schema.json"},
 }
 
 

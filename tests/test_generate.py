@@ -1,6 +1,7 @@
 """The generator: golden files for representative configs, generated workflows that pass actionlint,
 zizmor and GitHub's schema, --check, init, and one clear error for each kind of bad config."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import tool
-from mlops_actions import generate, starter
-from mlops_actions.config import ConfigError
+from mlops_actions import cli, generate, starter
+from mlops_actions.config import SCHEMA, ConfigError, load, schema, schema_url
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
@@ -202,6 +203,60 @@ def test_init_writes_a_starter_that_generates(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="a file that exists"):
         starter.run(Inputs.read(starter.INPUTS, {}, environ={}))
     assert starter.run(Inputs.read(starter.INPUTS, {"force": "true"}, environ={})) == 0
+
+
+def uncomment(text: str, block: str) -> str:
+    """The starter with one of its commented blocks (`# monitor:` and the lines under it) turned on."""
+    lines, inside = [], False
+    for line in text.splitlines(True):
+        if line.startswith(f"# {block}:"):
+            inside = True
+        elif inside and not line.startswith("#   "):
+            inside = False
+        lines.append(line[2:] if inside else line)
+    return "".join(lines)
+
+
+def test_the_starter_is_for_this_python_and_names_its_schema_for_editors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert starter.run(Inputs.read(starter.INPUTS, {}, environ={})) == 0
+    text = (tmp_path / "mlops.yml").read_text()
+    loaded = load(tmp_path / "mlops.yml")
+    assert loaded["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    library = loaded["library"]
+    # the modeline of Red Hat's YAML language server (VS Code's YAML extension), at the library's own ref
+    url = schema_url(library["repository"], library["ref"])
+    assert text.splitlines()[0] == f"# yaml-language-server: $schema={url}"
+    assert url == "https://raw.githubusercontent.com/OWNER/mlops-actions/v1/templates/mlops.schema.json"
+    assert json.loads(SCHEMA.read_text())["$id"] == url
+
+
+def test_each_block_the_starter_comments_out_is_valid_turned_on(tmp_path):
+    text = starter.starter()
+    assert "\n# monitor:" in text and "\nmonitor:" not in text  # off until there is training data
+    config = tmp_path / "mlops.yml"
+    config.write_text(uncomment(text, "monitor"))
+    monitor = load(config)["monitor"]
+    assert monitor["training-data"] == "data/train.csv" and monitor["ml-task"] == "classification"
+    assert run_generate(config) == 0 and (tmp_path / ".github" / "workflows" / "monitor.yml").is_file()
+    config.write_text(uncomment(text, "azure").replace("backend: local ", "backend: azureml"))
+    assert load(config)["azure"]["workspace"] == "my-workspace"
+    properties = json.dumps(schema())
+    commented = [line.strip()[2:] for line in text.splitlines() if line.startswith(" ") and line.strip()[:2] == "# "]
+    assert len(commented) == 9, commented
+    for line in commented:  # each commented key inside a block that is on is a key of the schema
+        assert f'"{line.split(":")[0]}": {{' in properties, line
+
+
+def test_the_schema_command_writes_the_schema_an_editor_reads_beside_mlops_yml(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == schema()
+    assert cli.main(["schema", "--output", "mlops.schema.json"]) == 0
+    assert (tmp_path / "mlops.schema.json").read_text() == SCHEMA.read_text()
+    (tmp_path / "folder").mkdir()
+    assert cli.main(["schema", "--output", "folder"]) == 2
+    assert "input 'output' is 'folder': a folder" in capsys.readouterr().out
 
 
 def tagged_clone(tmp_path: Path) -> tuple[Path, str]:

@@ -35,6 +35,7 @@ COMMANDS = {
     "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
     "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
+    "schema": ("schema", "Print (or --output: write) mlops.yml's JSON Schema, for editors to check it with."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
     "local": ("local_run", "Run the project's generated workflows on this machine through act (local backend)."),
     "hook": ("hooks", "What the pre-commit hooks run: lint over the folders mlops.yml names."),
