@@ -42,6 +42,7 @@ BASELINES = {
     "generate": {"check": "true"},
     "local": {"event": "push"},  # no workflows generated yet
     "hook": {},
+    "invoke": {"endpoint-name": "corpus-endpoint", "request-file": "request.json"},
     "schema": {"output": "mlops.schema.json"},
 }
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
+    "invoke": ("invoke", "Send one request to an endpoint; print the answer and the deployment that gave it."),
     "monitor": ("monitor", "Compare what an endpoint served with its training data (PSI, KS), and its health."),
     "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
     "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
