@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -303,38 +302,6 @@ def test_the_placeholder_library_is_a_warning_and_a_real_one_is_not(tmp_path, ca
     config.write_text(config.read_text().replace("OWNER/mlops-actions", "contoso/mlops-actions"))
     run_generate(config)
     assert "Placeholder library" not in capsys.readouterr().out
-
-
-def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):
-    """pre-commit installs the hooks' repository with pip (a wheel, not a checkout): the commands, the
-    templates and the schema must all be in it."""
-    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    assert [hook["id"] for hook in hooks] == ["mlops-actions-lint", "mlops-actions-generate-check"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True)
-    environment = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True)
-    # the hooks' additional_dependencies (flake8, jinja2, ...), offline: this environment's packages, read
-    # after the wheel's (the editable mlops-actions here is not: its finder is not loaded from a .pth path)
-    [site] = environment.glob("lib/python*/site-packages")
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    [wheel] = (tmp_path / "wheel").glob("*.whl")
-    subprocess.run([str(environment / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True, capture_output=True)
-    project = as_repository(EXAMPLE, tmp_path / "example")
-    python = str(environment / "bin" / "python")
-    where = subprocess.run([python, "-c", "import mlops_actions; print(mlops_actions.__file__)"],
-                           capture_output=True, text=True).stdout
-    assert where.startswith(str(site))  # the wheel, not this checkout
-    for hook in hooks:
-        command = [str(environment / "bin" / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
-        result = subprocess.run(command, cwd=project, capture_output=True, text=True,
-                                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-        assert result.returncode == 0, hook["id"] + ": " + result.stdout + result.stderr
-    (project / "src" / "model" / "train.py").write_text("x=1\n")
-    lint = subprocess.run([str(environment / "bin" / "mlops-actions"), "lint"], cwd=project, capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert lint.returncode == 1 and "src/model/train.py:1:2: error [flake8 E225]" in lint.stdout
 
 
 @pytest.mark.parametrize("edit, message", [
