@@ -33,7 +33,7 @@ COMMANDS = {
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
     "invoke": ("invoke", "Send one request to an endpoint; print the answer and the deployment that gave it."),
     "monitor": ("monitor", "Compare what an endpoint served with its training data (PSI, KS), and its health."),
-    "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
+    "endpoints": ("endpoints", "List or stop the local backend's endpoints, or print one's key."),
     "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
     "schema": ("schema", "Print (or --output: write) mlops.yml's JSON Schema, for editors to check it with."),
