@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import AZURE_CLIENT
-from mlops_actions import deploy, github, register, smoke, traffic
+from mlops_actions import deploy, github, invoke, register, smoke, traffic
 from mlops_actions.inputs import InputError, Inputs
 
 URI = "azureml://datastores/workspaceblobstore/paths/models/diabetes/1"
@@ -84,6 +84,29 @@ def test_endpoint_deployment_traffic_keys_and_invoke(azure, runner):
     assert {"traffic": "green=100", "retired": "blue"}.items() <= runner.outputs().items()
     assert azure.endpoints["diabetes-ep"]["properties"]["traffic"] == {"green": 100}
     assert ("diabetes-ep", "blue") not in azure.deployments
+
+
+def test_invoke_prints_the_answer_and_the_deployment_azure_names(azure, runner, capsys):
+    register_and_deploy(azure, runner)
+    register_and_deploy(azure, runner, URI2)  # green, at 0%
+    azure.scorers[("diabetes-ep", "blue")] = lambda body: (200, [0, 1])
+    azure.scorers[("diabetes-ep", "green")] = lambda body: (500, {"error": "model crashed"})
+    capsys.readouterr()
+    assert call(invoke, azure, **{"endpoint-name": "diabetes-ep", "request-file": azure.request_file}) == 0
+    out = capsys.readouterr().out
+    key = azure.keys["diabetes-ep"][0]
+    assert out.startswith(f"::add-mask::{key}\n") and out.count(key) == 1
+    assert "[\n  0,\n  1\n]\n" in out and "diabetes-ep: HTTP 200 from deployment blue" in out
+    assert {"status": "200", "deployment": "blue"}.items() <= runner.outputs().items()
+    # one deployment by name, through the azureml-model-deployment request header: its error is exit 1
+    assert call(invoke, azure, **{"endpoint-name": "diabetes-ep", "request-file": azure.request_file,
+                                  "deployment-name": "green"}) == 1
+    out = capsys.readouterr().out
+    # a model's error is a 424 on Azure (ms-azureml-model-error-statuscode: 500)
+    assert "::error title=Request failed::diabetes-ep answered HTTP 424 from green" in out
+    assert {"status": "424", "deployment": "green"}.items() <= runner.outputs().items()
+    with pytest.raises(InputError, match="'no-such-ep': no such endpoint on the azureml backend"):
+        call(invoke, azure, **{"endpoint-name": "no-such-ep", "request-file": azure.request_file})
 
 
 def test_the_key_is_masked_before_use(azure, runner, capsys):

@@ -41,6 +41,9 @@ BASELINES = {
     "init": {"config": "new/mlops.yml"},
     "generate": {"check": "true"},
     "local": {"event": "push"},  # no workflows generated yet
+    "hook": {},
+    "invoke": {"endpoint-name": "corpus-endpoint", "request-file": "request.json"},
+    "schema": {"output": "mlops.schema.json"},
 }
 
 

@@ -1,19 +1,19 @@
 """The generator: golden files for representative configs, generated workflows that pass actionlint,
 zizmor and GitHub's schema, --check, init, and one clear error for each kind of bad config."""
 
+import json
 import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import tool
-from mlops_actions import generate, starter
-from mlops_actions.config import ConfigError
+from mlops_actions import cli, generate, starter
+from mlops_actions.config import SCHEMA, ConfigError, load, schema, schema_url
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
@@ -204,6 +204,60 @@ def test_init_writes_a_starter_that_generates(tmp_path, monkeypatch):
     assert starter.run(Inputs.read(starter.INPUTS, {"force": "true"}, environ={})) == 0
 
 
+def uncomment(text: str, block: str) -> str:
+    """The starter with one of its commented blocks (`# monitor:` and the lines under it) turned on."""
+    lines, inside = [], False
+    for line in text.splitlines(True):
+        if line.startswith(f"# {block}:"):
+            inside = True
+        elif inside and not line.startswith("#   "):
+            inside = False
+        lines.append(line[2:] if inside else line)
+    return "".join(lines)
+
+
+def test_the_starter_is_for_this_python_and_names_its_schema_for_editors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert starter.run(Inputs.read(starter.INPUTS, {}, environ={})) == 0
+    text = (tmp_path / "mlops.yml").read_text()
+    loaded = load(tmp_path / "mlops.yml")
+    assert loaded["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    library = loaded["library"]
+    # the modeline of Red Hat's YAML language server (VS Code's YAML extension), at the library's own ref
+    url = schema_url(library["repository"], library["ref"])
+    assert text.splitlines()[0] == f"# yaml-language-server: $schema={url}"
+    assert url == "https://raw.githubusercontent.com/OWNER/mlops-actions/v1/templates/mlops.schema.json"
+    assert json.loads(SCHEMA.read_text())["$id"] == url
+
+
+def test_each_block_the_starter_comments_out_is_valid_turned_on(tmp_path):
+    text = starter.starter()
+    assert "\n# monitor:" in text and "\nmonitor:" not in text  # off until there is training data
+    config = tmp_path / "mlops.yml"
+    config.write_text(uncomment(text, "monitor"))
+    monitor = load(config)["monitor"]
+    assert monitor["training-data"] == "data/train.csv" and monitor["ml-task"] == "classification"
+    assert run_generate(config) == 0 and (tmp_path / ".github" / "workflows" / "monitor.yml").is_file()
+    config.write_text(uncomment(text, "azure").replace("backend: local ", "backend: azureml"))
+    assert load(config)["azure"]["workspace"] == "my-workspace"
+    properties = json.dumps(schema())
+    commented = [line.strip()[2:] for line in text.splitlines() if line.startswith(" ") and line.strip()[:2] == "# "]
+    assert len(commented) == 9, commented
+    for line in commented:  # each commented key inside a block that is on is a key of the schema
+        assert f'"{line.split(":")[0]}": {{' in properties, line
+
+
+def test_the_schema_command_writes_the_schema_an_editor_reads_beside_mlops_yml(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == schema()
+    assert cli.main(["schema", "--output", "mlops.schema.json"]) == 0
+    assert (tmp_path / "mlops.schema.json").read_text() == SCHEMA.read_text()
+    (tmp_path / "folder").mkdir()
+    assert cli.main(["schema", "--output", "folder"]) == 2
+    assert "input 'output' is 'folder': a folder" in capsys.readouterr().out
+
+
 def tagged_clone(tmp_path: Path) -> tuple[Path, str]:
     """A clone of mlops-actions (here: a repository with one commit) that has the tag v1.2.0."""
     clone = tmp_path / "clone"
@@ -248,38 +302,6 @@ def test_the_placeholder_library_is_a_warning_and_a_real_one_is_not(tmp_path, ca
     config.write_text(config.read_text().replace("OWNER/mlops-actions", "contoso/mlops-actions"))
     run_generate(config)
     assert "Placeholder library" not in capsys.readouterr().out
-
-
-def test_installed_from_a_wheel_the_pre_commit_hooks_work(tmp_path):
-    """pre-commit installs the hooks' repository with pip (a wheel, not a checkout): the commands, the
-    templates and the schema must all be in it."""
-    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    assert [hook["id"] for hook in hooks] == ["mlops-actions-lint", "mlops-actions-generate-check"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True)
-    environment = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True)
-    # the hooks' additional_dependencies (flake8, jinja2, ...), offline: this environment's packages, read
-    # after the wheel's (the editable mlops-actions here is not: its finder is not loaded from a .pth path)
-    [site] = environment.glob("lib/python*/site-packages")
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    [wheel] = (tmp_path / "wheel").glob("*.whl")
-    subprocess.run([str(environment / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True, capture_output=True)
-    project = as_repository(EXAMPLE, tmp_path / "example")
-    python = str(environment / "bin" / "python")
-    where = subprocess.run([python, "-c", "import mlops_actions; print(mlops_actions.__file__)"],
-                           capture_output=True, text=True).stdout
-    assert where.startswith(str(site))  # the wheel, not this checkout
-    for hook in hooks:
-        command = [str(environment / "bin" / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
-        result = subprocess.run(command, cwd=project, capture_output=True, text=True,
-                                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-        assert result.returncode == 0, hook["id"] + ": " + result.stdout + result.stderr
-    (project / "src" / "model" / "train.py").write_text("x=1\n")
-    lint = subprocess.run([str(environment / "bin" / "mlops-actions"), "lint"], cwd=project, capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert lint.returncode == 1 and "src/model/train.py:1:2: error [flake8 E225]" in lint.stdout
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -16,7 +16,7 @@ import pytest
 
 import models
 from conftest import as_runner
-from mlops_actions import deploy, github, register, smoke, traffic
+from mlops_actions import deploy, github, invoke, register, smoke, traffic
 from mlops_actions.backends import processes
 from mlops_actions.backends.local import LocalBackend, server_marker
 from mlops_actions.github import ActionError
@@ -125,13 +125,26 @@ def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
     assert "output passed: true" in result.stdout
 
 
-def test_safe_rollout_then_shift_traffic_and_retire(lab, runner):
+def test_safe_rollout_then_shift_traffic_and_retire(lab, runner, capsys):
     call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "1"})
     assert call(deploy, lab, **{"endpoint-name": "rollout", "model-name": "diabetes", "model-version": "2"}) == 0
     outputs = runner.outputs()
     assert (outputs["deployment-name"], outputs["previous-deployment"]) == ("green", "blue")
     backend = LocalBackend(lab["state"])
     assert backend.get_endpoint("rollout").traffic == {"blue": 100, "green": 0}
+
+    # invoke: the answer and the deployment that gave it, by the traffic split or by name (even at 0%)
+    capsys.readouterr()
+    for named, answered in (("", "blue"), ("green", "green")):
+        assert call(invoke, lab, **{"endpoint-name": "rollout", "request-file": str(lab["request"]),
+                                    "deployment-name": named}) == 0
+        out = capsys.readouterr().out
+        answer = [line for line in out[:out.index("\nrollout: ")].splitlines() if not line.startswith("::")]
+        assert json.loads("".join(answer)) == models.ANSWER  # printed inside a stop-commands block, on a runner
+        assert f"rollout: HTTP 200 from deployment {answered}" in out and runner.outputs()["deployment"] == answered
+    with pytest.raises(InputError, match="'purple': no such deployment of rollout \\(it has: blue, green\\)"):
+        call(invoke, lab, **{"endpoint-name": "rollout", "request-file": str(lab["request"]),
+                             "deployment-name": "purple"})
 
     # the new deployment at 0% is tested directly; the endpoint's clients still reach blue only
     assert smoke_test(lab, "rollout", **{"deployment-name": "green"}) == 0

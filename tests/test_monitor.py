@@ -124,3 +124,15 @@ def test_an_invalid_cron_schedule_is_refused(endpoint, runner, schedule):
         watch(endpoint, runner, schedule=schedule, backend="azureml", **{"training-data": "azureml:data:1",
                                                                          "subscription-id": "s", "resource-group": "r",
                                                                          "workspace": "w"})
+
+
+def test_what_stops_the_monitor_exits_2_not_the_drift_code(endpoint, runner, capsys):
+    """Exit 1 means drift (or errors, latency) was found; a monitor that could not look is exit 2."""
+    from mlops_actions import cli
+
+    (endpoint["folder"] / "binary.csv").write_bytes(b"\xff\xfe\x00\x01" * 100)
+    base = ["monitor", "--state-dir", str(endpoint["state"]), "--chart", str(endpoint["folder"] / "c.png")]
+    assert cli.main([*base, "--endpoint-name", "absent", "--training-data", "training.csv"]) == 2
+    assert "endpoint absent does not exist in" in capsys.readouterr().out
+    assert cli.main([*base, "--endpoint-name", "watched", "--training-data", "binary.csv"]) == 2
+    assert "input 'training-data' is 'binary.csv': not a CSV pandas can read" in capsys.readouterr().out

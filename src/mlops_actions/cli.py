@@ -31,12 +31,15 @@ COMMANDS = {
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),
+    "invoke": ("invoke", "Send one request to an endpoint; print the answer and the deployment that gave it."),
     "monitor": ("monitor", "Compare what an endpoint served with its training data (PSI, KS), and its health."),
-    "endpoints": ("endpoints", "List or stop the local backend's endpoints."),
+    "endpoints": ("endpoints", "List or stop the local backend's endpoints, or print one's key."),
     "setup": ("setup", "Check (or --apply: create) what the workflows need, with the exact fix for each gap."),
     "init": ("starter", "Write a starter mlops.yml, the config the workflows are generated from."),
+    "schema": ("schema", "Print (or --output: write) mlops.yml's JSON Schema, for editors to check it with."),
     "generate": ("generate", "Write the pull-request, CI and CD workflows from mlops.yml (--check: compare)."),
     "local": ("local_run", "Run the project's generated workflows on this machine through act (local backend)."),
+    "hook": ("hooks", "What the pre-commit hooks run: lint over the folders mlops.yml names."),
 }
 
 

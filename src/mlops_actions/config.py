@@ -78,6 +78,11 @@ def schema() -> dict:
     return json.loads(SCHEMA.read_text())
 
 
+def schema_url(repository: str, ref: str) -> str:
+    """Where editors fetch the schema of the library at `ref` (a tag or a commit): the file in its repository."""
+    return f"https://raw.githubusercontent.com/{repository}/{ref}/templates/mlops.schema.json"
+
+
 def line_numbers(text: str) -> dict[tuple, int]:
     """Each key path of the YAML document -> its line (1-based)."""
     import yaml

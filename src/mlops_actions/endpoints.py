@@ -8,6 +8,8 @@ from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
     Input("stop", "Stop and forget this endpoint ('all' for every one). Empty: list them."),
+    Input("key", "Print this endpoint's key alone, for a client's Authorization header (masked first on a "
+          "runner), e.g. curl -H \"Authorization: Bearer $(mlops-actions endpoints --key NAME)\"."),
     Input("state-dir", backends.INPUTS[1].description),
 ]
 OUTPUTS = {"endpoints": "The endpoints left, space-separated."}
@@ -16,6 +18,15 @@ OUTPUTS = {"endpoints": "The endpoints left, space-separated."}
 def run(inputs: Inputs) -> int:
     backend = LocalBackend(backends.state_dir(inputs))
     names = backend.endpoints()
+    if inputs["key"]:
+        name = backends.endpoint_name(inputs, "key")
+        if name not in names:
+            raise inputs.error("key", f"no such endpoint in {backend.state} (there are: {', '.join(names) or 'none'})",
+                               "name one of them")
+        key = backend.key(name)
+        github.mask(key)
+        print(key)
+        return 0
     if inputs["stop"]:
         chosen = names if inputs["stop"] == "all" else [backends.endpoint_name(inputs, "stop")]
         if not set(chosen) <= set(names):
@@ -37,6 +48,7 @@ def run(inputs: Inputs) -> int:
                      ", ".join(f"{d} ({endpoint.deployments[d]}) {share}%" for d, share in endpoint.traffic.items())])
     github.add_summary(f"### Local endpoints in {backend.state}\n\n" + (
         github.markdown_table(["Endpoint", "Scoring URI", "Deployments and traffic"], rows) if rows else "none")
-        + "\n\nEach endpoint's key is in endpoints/<name>/endpoint.json under that folder.")
+        + "\n\nAn endpoint's key: `mlops-actions endpoints --key NAME`. One request: `mlops-actions invoke "
+        "--endpoint-name NAME --request-file FILE`.")
     github.set_output("endpoints", " ".join(names))
     return 0

@@ -124,8 +124,8 @@ def run(inputs: Inputs) -> int:
     if c["library"]["repository"].startswith("OWNER/"):
         github.warning(f"library.repository in {config_path.name} is still the placeholder "
                        f"{c['library']['repository']}: the generated workflows name actions that do not exist. Fix: "
-                       "set it to the repository you use the actions from (e.g. your-org/mlops-actions), then "
-                       "generate again.", title="Placeholder library")
+                       "set it to the repository you use the actions from (e.g. your-org/mlops-actions), and in the "
+                       "$schema comment on the file's first line, then generate again.", title="Placeholder library")
     pin_to_sha(c, inputs)
     output = config_path.parent / (inputs["output"] or ".github/workflows")
     paths.confined("output", inputs["output"], output)  # a check: the writes below refuse links on the way
