@@ -356,8 +356,7 @@ def promotion_config(tmp_path: Path, text: str) -> Path:
 
 
 def test_without_a_registry_production_copies_the_version_from_stagings_workspace(tmp_path):
-    text = (GOLDEN / "promotion" / "mlops.yml").read_text().replace("registry:\n  name: contoso-models\n  "
-                                                                    "location: westeurope\n", "")
+    text = (GOLDEN / "promotion" / "mlops.yml").read_text().replace("registry:\n  name: contoso-models\n", "")
     config = promotion_config(tmp_path, text)
     assert run_generate(config) == 0
     ci = yaml.safe_load((tmp_path / ".github" / "workflows" / "ci.yml").read_text())
@@ -367,9 +366,9 @@ def test_without_a_registry_production_copies_the_version_from_stagings_workspac
     assert "promote-model" not in str(cd["jobs"]["staging"])
     steps = cd["jobs"]["production"]["steps"]
     names = [s.get("name") for s in steps]
-    copy = steps[names.index("Copy the version from staging's workspace")]
-    assert names.index("Copy the version from staging's workspace") < names.index("Deploy beside the live "
-                                                                                   "deployment, at 0%")
+    position = names.index("Copy the version from staging's workspace")
+    copy = steps[position]
+    assert position < names.index("Deploy beside the live deployment, at 0%")
     assert copy["uses"] == "contoso/mlops-actions/actions/promote-model@v1"
     assert {k: v for k, v in copy["with"].items() if k.startswith("from-")} == {
         "from-subscription-id": "11111111-2222-3333-4444-555555555555", "from-resource-group": "rg-ml-staging",
@@ -404,7 +403,7 @@ def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_pat
      "environments.production.github-environment (line 26): 'prod' is staging's GitHub environment too"),
     (lambda t: t + "registry:\n  name: my registry\n", "registry.name (line 35): 'my registry' is not valid (The "
      "registry's name (Azure's rules"),
-    (lambda t: t + "registry:\n  location: westeurope\n", "registry (line 34): 'name' is a required property"),
+    (lambda t: t + "registry:\n  location: westeurope\n", "registry.location (line 35): unknown key"),
     (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: ../up"),
      "environments.staging.workspace (line 22): '../up' is not valid"),
 ])

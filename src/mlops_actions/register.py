@@ -25,12 +25,14 @@ INPUTS = [
           "metric.<name>, and metrics-gate is checked against it."),
     Input("metrics-gate", "Conditions the metrics must meet, one per line or comma-separated, e.g. "
           "'accuracy >= 0.7, auc > 0.8'. A failed condition registers nothing."),
+    backends.REGISTRY,
     *backends.INPUTS,
 ]
 OUTPUTS = {
     "model-name": "The registered model's name.",
     "model-version": "The version registered (or the existing version with byte-identical files).",
-    "model-uri": "The version's URI: azureml:<name>:<version> or models:/<name>/<version>.",
+    "model-uri": "The version's URI: azureml:<name>:<version> or models:/<name>/<version>; in a registry, "
+                 "azureml://registries/<registry>/models/<name>/versions/<version>.",
     "already-registered": "'true' when byte-identical files were registered before and that version is "
                           "returned.",
 }
@@ -154,7 +156,7 @@ def run(inputs: Inputs) -> int:
         github.add_summary(summary(None, False, checks, metrics))
         return 1
 
-    backend = backends.connect(inputs)
+    backend = backends.connect_registry(inputs) if inputs["registry"] else backends.connect(inputs)
     model, created = registration.register_once(backend, name, path, model_type, digest, inputs["description"],
                                                 {f"metric.{k}": str(v) for k, v in metrics.items()} | tags,
                                                 properties)
