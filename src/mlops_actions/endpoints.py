@@ -9,12 +9,14 @@ from mlops_actions.inputs import Input, Inputs
 INPUTS = [
     Input("stop", "Stop and forget this endpoint ('all' for every one). Empty: list them."),
     Input("state-dir", backends.INPUTS[1].description),
+    Input("workspace", "The workspace whose endpoints these are (state-dir/workspaces/<name>, as an environment's "
+          "workspace in mlops.yml names it). Empty: state-dir itself."),
 ]
 OUTPUTS = {"endpoints": "The endpoints left, space-separated."}
 
 
 def run(inputs: Inputs) -> int:
-    backend = LocalBackend(backends.state_dir(inputs))
+    backend = LocalBackend(backends.local_workspace(inputs, "workspace"))
     names = backend.endpoints()
     if inputs["stop"]:
         chosen = names if inputs["stop"] == "all" else [backends.endpoint_name(inputs, "stop")]
