@@ -375,6 +375,13 @@ def test_without_a_registry_production_copies_the_version_from_stagings_workspac
         "from-workspace": "mlw-credit-staging"}
     assert copy["with"]["workspace"] == "mlw-credit-prod"
     assert copy["with"]["client-id"] == "aaaaaaaa-bbbb-cccc-dddd-000000000003"
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    lint = subprocess.run([tool("actionlint"), ".github/workflows/cd.yml"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run([tool("zizmor"), "--offline", "--persona", "pedantic", "."], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert audit.returncode == 0 and "No findings to report" in audit.stdout, audit.stdout + audit.stderr
     # one workspace for both (the environments name none of their own): nothing to copy
     text = re.sub(r"\n    (subscription-id|resource-group|workspace|client-id): .*", "", text)
     assert run_generate(promotion_config(tmp_path, text)) == 0

@@ -161,3 +161,18 @@ def test_the_promoted_version_keeps_its_number_above_a_gap(lab):
     assert sorted(versions(lab, "workspaces/production")) == ["1", "3"]
     assert json.dumps(versions(lab, "workspaces/production")["3"]) == \
         json.dumps(versions(lab, "workspaces/staging")["3"])
+
+
+def test_register_model_takes_a_registrys_version_and_copies_it_once(lab):
+    shared = call(register, lab, **{"model-name": lab["name"], "model-path": str(lab["v2"]), "registry": "shared",
+                                    "tags": "{team: risk}"})
+    flags = {"model-name": lab["name"], "model-path": shared["model-uri"], "workspace": "production"}
+    copied = call(register, lab, **flags)
+    assert copied == {"model-name": lab["name"], "model-version": "1", "model-uri": f"models:/{lab['name']}/1",
+                      "already-registered": "false"}
+    tags = LocalBackend(lab["state"] / "workspaces" / "production").get_model(lab["name"], "1").tags
+    assert tags["team"] == "risk" and tags[promote.PROMOTED_FROM_TAG] == f"registry shared: {shared['model-uri']}"
+    assert call(register, lab, **flags)["already-registered"] == "true"
+    assert list(versions(lab, "workspaces/production")) == ["1"]
+    with pytest.raises(InputError, match="a registry reference to 'other' version 1, not to"):
+        call(register, lab, **{**flags, "model-path": "azureml://registries/shared/models/other/versions/1"})

@@ -65,8 +65,6 @@ def source(inputs: Inputs) -> tuple[Backend, str, str, str]:
             group = inputs["from-resource-group"] or inputs["resource-group"]
             if not inputs["from-workspace"]:
                 raise inputs.error("from-workspace", "empty", "name the workspace the version is copied from")
-            backends.check_name(inputs, "from-workspace", backends.WORKSPACE_NAME, "workspace",
-                                backends.REGISTRY_RULE)
             where = f"workspace {inputs['from-workspace']} (resource group {group})"
             from mlops_actions.backends.azureml import AzureMLBackend
 

@@ -40,12 +40,14 @@ class Registry(Connection):
 
     @translated("listing the model's versions")
     def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
         try:
             versions = list(self.client.models.list(name=name))
-        except ResourceNotFoundError:
-            return None
+        except HttpResponseError as exc:  # a registry's list answers a plain HttpResponseError, a workspace's not
+            if exc.status_code == 404:
+                return None
+            raise
         same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
         return self._version(min(same, key=lambda m: (not str(m.version).isdigit(), int(m.version)
                                                       if str(m.version).isdigit() else 0, str(m.version)))) \
@@ -100,7 +102,7 @@ class Registry(Connection):
 
     @translated("promoting the model")
     def copy_model(self, source: Backend, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
-        """Into a registry: shared from the source workspace (ml_client.models.share, Azure ML's copy of a
+        """Into a registry: shared from the source workspace (as ml_client.models.share does: Azure ML's copy of a
         workspace's version into a registry, which keeps its files and tags). Into a workspace: downloaded from the
         source and registered here as the same version with `tags` (Azure ML copies between workspaces through a
         registry alone)."""
@@ -112,9 +114,15 @@ class Registry(Connection):
                 raise ActionError("Not supported", f"copying from registry {source.registry} into registry "
                                   f"{self.registry}: Azure ML shares from a workspace into a registry. Fix: promote "
                                   "from the workspace the version was registered in.")
-            shared = source.client.models.share(model.name, model.version, share_with_name=model.name,
-                                                share_with_version=model.version, registry_name=self.registry)
-            return self._version(shared)
+            # what ml_client.models.share does, through this registry client: share() builds a registry client of its
+            # own, without the transport (and the proxy settings) this backend was given
+            from azure.ai.ml.entities import WorkspaceModelReference
+
+            workspace = source.client.workspaces.get(source.workspace)
+            asset_id = (f"azureml://locations/{workspace.location}/workspaces/{workspace._workspace_id}/models/"
+                        f"{model.name}/versions/{model.version}")  # ASSET_ID_FORMAT, as share() builds it
+            reference = WorkspaceModelReference(name=model.name, version=model.version, asset_id=asset_id)
+            return self._version(self.client.models.create_or_update(reference))
         with tempfile.TemporaryDirectory(prefix="mlops-actions-promote-") as folder:
             source.client.models.download(model.name, model.version, download_path=folder)
             files = [path for path in Path(folder, model.name).iterdir()] if Path(folder, model.name).is_dir() else []
