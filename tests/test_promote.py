@@ -146,6 +146,10 @@ def test_a_version_not_in_the_source_is_not_found_and_nothing_is_made(lab):
         call(promote, lab, **{"model-name": lab["name"], "model-version": "7", "from-workspace": "staging",
                               "workspace": "production"})
     assert versions(lab, "workspaces/production") == {}
+    with pytest.raises(ActionError, match=r"workspace nowhere has no models \(no registry in .*\). Fix: register"):
+        call(promote, lab, **{"model-name": lab["name"], "model-version": "1", "from-workspace": "nowhere",
+                              "workspace": "production"})
+    assert not (lab["state"] / "workspaces" / "nowhere").exists()  # a read creates nothing
 
 
 def test_the_promoted_version_keeps_its_number_above_a_gap(lab):

@@ -41,7 +41,8 @@ PROMOTED_FROM_TAG = "mlops-actions.promoted-from"
 
 
 def source(inputs: Inputs) -> tuple[Backend, str, str, str]:
-    """(the backend the version is read from, a label of where that is, the model's name, its version)."""
+    """(the backend the version is read from, a label of where that is, the model's name, its version), checked
+    before anything is called."""
     reference = backends.registry_reference(inputs)
     version = inputs["model-version"]
     if reference:
@@ -50,29 +51,33 @@ def source(inputs: Inputs) -> tuple[Backend, str, str, str]:
             raise inputs.error("model-version", f"not the version the reference names ({in_reference})",
                                "leave model-version empty, or give the same version")
         version = version or in_reference
-        where = f"registry {registry}"
-        backend = backends.connect_registry(inputs, registry)
     else:
         name = backends.model_name(inputs)
-        if inputs.choice("backend") == "local":
-            where = f"workspace {inputs['from-workspace']}" if inputs["from-workspace"] else "the default workspace"
-            from mlops_actions.backends.local import LocalBackend
-
-            backend = LocalBackend(backends.local_workspace(inputs, "from-workspace"))
-        else:
-            subscription = inputs["from-subscription-id"] or inputs["subscription-id"] or \
-                os.environ.get("AZURE_SUBSCRIPTION_ID", "")
-            group = inputs["from-resource-group"] or inputs["resource-group"]
-            if not inputs["from-workspace"]:
-                raise inputs.error("from-workspace", "empty", "name the workspace the version is copied from")
-            where = f"workspace {inputs['from-workspace']} (resource group {group})"
-            from mlops_actions.backends.azureml import AzureMLBackend
-
-            backend = AzureMLBackend(subscription, group, inputs["from-workspace"], inputs["client-id"],
-                                     inputs["tenant-id"])
     if not version.isdigit():
         raise inputs.error("model-version", "not a version number", "give the version to promote, e.g. 3")
-    return backend, where, name, version
+    if inputs.choice("backend") == "local":
+        from mlops_actions.backends.local import LocalBackend
+
+        where = f"registry {registry}" if reference else \
+            f"workspace {inputs['from-workspace']}" if inputs["from-workspace"] else "the default workspace"
+        state = backends.state_dir(inputs) / "registries" / registry if reference else \
+            backends.local_workspace(inputs, "from-workspace")
+        if not (state / "mlflow.db").is_file():  # read here, never created
+            kind = "registry" if reference else "workspace"
+            raise ActionError("Model not found", f"{where} has no models (no registry in {state}). Fix: register "
+                              f"{name} there first (register-model), or name the {kind} it is in.")
+        return LocalBackend(state, registry=registry if reference else ""), where, name, version
+    if reference:
+        return backends.connect_registry(inputs, registry), f"registry {registry}", name, version
+    if not inputs["from-workspace"]:
+        raise inputs.error("from-workspace", "empty", "name the workspace the version is copied from")
+    subscription = inputs["from-subscription-id"] or inputs["subscription-id"] or \
+        os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+    group = inputs["from-resource-group"] or inputs["resource-group"]
+    from mlops_actions.backends.azureml import AzureMLBackend
+
+    backend = AzureMLBackend(subscription, group, inputs["from-workspace"], inputs["client-id"], inputs["tenant-id"])
+    return backend, f"workspace {inputs['from-workspace']} (resource group {group})", name, version
 
 
 def target_label(inputs: Inputs) -> str:
@@ -119,9 +124,11 @@ def run(inputs: Inputs) -> int:
         raise inputs.error("from-workspace" if not inputs["registry"] else "registry",
                            f"the place the version is promoted into ({target_label(inputs)})",
                            "name another workspace or registry to copy from or into")
+    if inputs["registry"]:
+        backends.check_name(inputs, "registry", backends.REGISTRY_NAME, "Azure ML registry", backends.REGISTRY_RULE)
+    source_backend, where, name, version = source(inputs)
     goal = target_label(inputs)
     target = backends.connect_registry(inputs) if inputs["registry"] else backends.connect(inputs)
-    source_backend, where, name, version = source(inputs)
     model = source_backend.get_model(name, version)  # a missing version stops here
     promoted, existed = promote(source_backend, where, target, goal, model)
     print(f"{'Found' if existed else 'Promoted'} {promoted.uri} in {goal}" + ("" if existed else f" (from {where})"))
