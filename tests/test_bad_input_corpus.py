@@ -33,6 +33,8 @@ BASELINES = {
     "train": {"command": "true"},
     "register-model": {"model-name": "corpus-model", "model-path": "model/weights.txt", "model-type": "custom_model"},
     "deploy-endpoint": {"endpoint-name": "corpus-endpoint", "model-name": "no-such-model"},
+    "promote-model": {"model-name": "corpus-model", "model-version": "1", "from-workspace": "staging",
+                      "workspace": "production"},
     "shift-traffic": {"endpoint-name": "corpus-endpoint", "traffic": "blue=100"},
     "smoke-test": {"endpoint-name": "corpus-endpoint", "request-file": "request.json"},
     "monitor": {"endpoint-name": "corpus-endpoint", "training-data": "train.csv"},

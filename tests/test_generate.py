@@ -348,3 +348,93 @@ def test_one_endpoint_for_two_environments_is_refused(tmp_path):
                                                                            "endpoint: diabetes-staging"))
     with pytest.raises(ConfigError, match="diabetes-staging is the endpoint of more than one environment"):
         run_generate(config)
+
+
+def test_a_registry_is_registered_into_once_and_each_environment_deploys_from_it_as_itself():
+    ci = yaml.safe_load((GOLDEN / "promotion" / ".github" / "workflows" / "ci.yml").read_text())
+    cd = yaml.safe_load((GOLDEN / "promotion" / ".github" / "workflows" / "cd.yml").read_text())
+    [register] = [s for s in ci["jobs"]["train"]["steps"] if s.get("id") == "register"]
+    assert register["with"]["registry"] == "contoso-models"  # signed in as CI, which has no GitHub environment
+    assert register["with"]["client-id"] == "aaaaaaaa-bbbb-cccc-dddd-000000000001"
+    for job, workspace, client, environment in [
+            ("staging", "mlw-credit-staging", "aaaaaaaa-bbbb-cccc-dddd-000000000002", "staging"),
+            ("production", "mlw-credit-prod", "aaaaaaaa-bbbb-cccc-dddd-000000000003", "production-eu")]:
+        steps = cd["jobs"][job]["steps"]
+        assert cd["jobs"][job]["environment"]["name"] == environment
+        [login] = [s for s in steps if s.get("uses", "").startswith("azure/login@")]
+        assert login["with"]["client-id"] == client
+        actions = [s for s in steps if "mlops-actions/actions/" in s.get("uses", "")]
+        assert {s["with"]["workspace"] for s in actions} == {workspace}
+        assert {s["with"]["client-id"] for s in actions} == {client}
+        [deploy] = [s for s in actions if s.get("id") == "deploy"]
+        assert deploy["with"]["registry"] == "contoso-models"
+        assert not [s for s in actions if "promote-model" in s["uses"]]  # the registry holds the one version
+
+
+def promotion_config(tmp_path: Path, text: str) -> Path:
+    config = tmp_path / "mlops.yml"
+    config.write_text(text)
+    return config
+
+
+def test_without_a_registry_production_copies_the_version_from_stagings_workspace(tmp_path):
+    text = (GOLDEN / "promotion" / "mlops.yml").read_text().replace("registry:\n  name: contoso-models\n", "")
+    config = promotion_config(tmp_path, text)
+    assert run_generate(config) == 0
+    ci = yaml.safe_load((tmp_path / ".github" / "workflows" / "ci.yml").read_text())
+    cd = yaml.safe_load((tmp_path / ".github" / "workflows" / "cd.yml").read_text())
+    [register] = [s for s in ci["jobs"]["train"]["steps"] if s.get("id") == "register"]
+    assert "registry" not in register["with"] and register["with"]["workspace"] == "mlw-credit-staging"
+    assert "promote-model" not in str(cd["jobs"]["staging"])
+    steps = cd["jobs"]["production"]["steps"]
+    names = [s.get("name") for s in steps]
+    position = names.index("Copy the version from staging's workspace")
+    copy = steps[position]
+    assert position < names.index("Deploy beside the live deployment, at 0%")
+    assert copy["uses"] == "contoso/mlops-actions/actions/promote-model@v1"
+    assert {k: v for k, v in copy["with"].items() if k.startswith("from-")} == {
+        "from-subscription-id": "11111111-2222-3333-4444-555555555555", "from-resource-group": "rg-ml-staging",
+        "from-workspace": "mlw-credit-staging"}
+    assert copy["with"]["workspace"] == "mlw-credit-prod"
+    assert copy["with"]["client-id"] == "aaaaaaaa-bbbb-cccc-dddd-000000000003"
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    lint = subprocess.run([tool("actionlint"), ".github/workflows/cd.yml"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run([tool("zizmor"), "--offline", "--persona", "pedantic", "."], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert audit.returncode == 0 and "No findings to report" in audit.stdout, audit.stdout + audit.stderr
+    # one workspace for both (the environments name none of their own): nothing to copy
+    text = re.sub(r"\n    (subscription-id|resource-group|workspace|client-id): .*", "", text)
+    assert run_generate(promotion_config(tmp_path, text)) == 0
+    assert "promote-model" not in (tmp_path / ".github" / "workflows" / "cd.yml").read_text()
+
+
+def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_path):
+    text = (GOLDEN / "local" / "mlops.yml").read_text().replace(
+        "endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: staging").replace(
+        "endpoint: diabetes-production", "endpoint: diabetes-production\n    workspace: production")
+    assert run_generate(promotion_config(tmp_path, text)) == 0
+    cd = yaml.safe_load((tmp_path / ".github" / "workflows" / "cd.yml").read_text())
+    monitor = yaml.safe_load((tmp_path / ".github" / "workflows" / "monitor.yml").read_text())
+    [copy] = [s for s in cd["jobs"]["production"]["steps"] if "promote-model" in s.get("uses", "")]
+    assert copy["with"]["from-workspace"] == "staging" and copy["with"]["workspace"] == "production"
+    assert {s["with"]["workspace"] for s in monitor["jobs"]["monitor"]["steps"] if "mlops-actions/" in
+            s.get("uses", "")} == {"production"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    client-id: "
+                         "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
+     "environments.staging.client-id (line 22): an Azure setting, and the backend is local. Fix: remove it"),
+    (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    github-environment: prod")
+     .replace("approval: true", "approval: true\n    github-environment: prod"),
+     "environments.production.github-environment (line 26): 'prod' is staging's GitHub environment too"),
+    (lambda t: t + "registry:\n  name: my registry\n", "registry.name (line 35): 'my registry' is not valid (The "
+     "registry's name (Azure's rules"),
+    (lambda t: t + "registry:\n  location: westeurope\n", "registry.location (line 35): unknown key"),
+    (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: ../up"),
+     "environments.staging.workspace (line 22): '../up' is not valid"),
+])
+def test_bad_promotion_config_is_one_clear_error(tmp_path, edit, message):
+    assert message in refusal(tmp_path, "local", edit)

@@ -168,10 +168,12 @@ def churn_repository(folder: Path) -> Path:
                      "requirements: requirements.txt": 'requirements: ""', "min-coverage: 80": "min-coverage: 50",
                      "name: my-model": "name: churn-model",
                      "python -m model.train": "PYTHONPATH=src python -m churn.train",
-                     "my-model-staging": "churn-stg", "my-model-production": "churn-prd"}.items():
+                     # staging and production in workspaces of their own, the model in a registry
+                     "my-model-staging": "churn-stg\n    workspace: churn-staging",
+                     "my-model-production": "churn-prd\n    workspace: churn-production"}.items():
         assert old in config
         config = config.replace(old, new)
-    write("mlops.yml", config + "\nmonitor:\n  training-data: data/customers.csv\n")
+    write("mlops.yml", config + "\nmonitor:\n  training-data: data/customers.csv\nregistry:\n  name: churn-models\n")
     write("src/churn/__init__.py", "")
     write("src/churn/train.py", CHURN_TRAIN)
     write("tests/test_customers.py", "from churn.train import customers\n\n\ndef test_both_classes():\n"
@@ -192,7 +194,8 @@ def churn_repository(folder: Path) -> Path:
 
 def test_a_new_repository_runs_its_own_workflows_locally(tmp_path):
     """init, generate, then `mlops-actions local` from a pull request to production and the monitor, for a
-    repository that is not the example (the jobs run with this interpreter, which has what they install)."""
+    repository that is not the example (the jobs run with this interpreter, which has what they install), with
+    staging and production in workspaces of their own and the model registered once, into a registry."""
     repo = churn_repository(tmp_path / "churn")
     state = tmp_path / "local"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
@@ -214,12 +217,18 @@ def test_a_new_repository_runs_its_own_workflows_locally(tmp_path):
         assert stages(report) == [("push: Lint and unit tests", "passed"),
                                   ("push: Train and register the model", "passed"),
                                   ("push: CD/Deploy to staging", "passed"), ("push: CD/Deploy to production", "passed")]
-        backend = LocalBackend(state / "state")
-        assert backend.get_endpoint("churn-prd").deployments[backend.get_endpoint("churn-prd").live] == \
-            "models:/churn-model/1"
+        registered = "azureml://registries/churn-models/models/churn-model/versions/1"
+        for workspace, endpoint in (("churn-staging", "churn-stg"), ("churn-production", "churn-prd")):
+            backend = LocalBackend(state / "state" / "workspaces" / workspace)  # each its own endpoint, one model
+            assert backend.endpoints() == [endpoint]
+            assert backend.get_endpoint(endpoint).deployments[backend.get_endpoint(endpoint).live] == registered
+            assert not (backend.state / "mlflow.db").exists()  # registered once: in the registry alone
+        registry = LocalBackend(state / "state" / "registries" / "churn-models", registry="churn-models")
+        assert registry.get_model("churn-model", "latest").uri == registered
         result, report = local("--event", "monitor")
         assert result.returncode == 0 and stages(report) == [("monitor: Monitor production", "passed")]
         assert "churn-prd served 0 requests, fewer than min-requests 30" in result.stdout
     finally:
-        for name in LocalBackend(state / "state").endpoints() if (state / "state").exists() else []:
-            LocalBackend(state / "state").delete_endpoint(name)
+        for backend in map(LocalBackend, (state / "state" / "workspaces").glob("*")):
+            for name in backend.endpoints():
+                backend.delete_endpoint(name)

@@ -72,6 +72,8 @@ def model(inputs: Inputs, file: Path, content: dict, endpoint: str) -> tuple[str
     value = content.get("model")
     if value is None:
         return None
+    if isinstance(value, str) and value.startswith("azureml://registries/"):  # checked as model-name
+        return value, "latest"
     if isinstance(value, str) and value.startswith("azureml:"):
         found = REFERENCE.match(value)
         if not found or (found["label"] and found["label"] != "latest"):

@@ -208,8 +208,51 @@ def load(path: Path) -> dict:
     if not problems and data["backend"] == "local" and data["model"].get("compute"):
         problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
                         "backend azureml; with the local backend the training runs on the runner")
+    if not problems:
+        problems += complete_environments(data, lines)
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:
         raise ConfigError(path, problems)
     return data
+
+
+# -- environments in workspaces of their own, and a registry (promotion) ------------------------------------------
+
+WORKSPACE_KEYS = ("subscription-id", "resource-group", "workspace", "client-id")  # as azure: names them
+
+
+def complete_environments(data: dict, lines: dict[tuple, int]) -> list[str]:
+    """Give each environment its GitHub environment and, on azureml, its workspace and identity (its own keys,
+    else azure:'s); return what is wrong. The local backend keeps a state of its own per named workspace."""
+    problems = []
+    for name, environment in data["environments"].items():
+        environment.setdefault("github-environment", name)
+        if data["backend"] == "azureml":
+            for key in WORKSPACE_KEYS:
+                environment.setdefault(key, data["azure"][key])
+            continue
+        environment.setdefault("workspace", "")
+        for key in WORKSPACE_KEYS[:2] + WORKSPACE_KEYS[3:]:
+            if key in environment:
+                problems.append(f"environments.{name}.{key} (line {lines.get(('environments', name, key))}): an Azure "
+                                "setting, and the backend is local. Fix: remove it (with the local backend, workspace "
+                                "alone gives the environment a state of its own), or set backend: azureml")
+    staging, production = data["environments"]["staging"], data["environments"]["production"]
+    if staging["github-environment"] == production["github-environment"]:
+        problems.append(f"environments.production.github-environment (line "
+                        f"{lines.get(('environments', 'production', 'github-environment'))}): "
+                        f"{production['github-environment']!r} is staging's GitHub environment too, so staging would "
+                        "wait for production's reviewers and sign in as production. Fix: give each its own")
+    return problems
+
+
+def workspace_of(environment: dict) -> tuple[str, ...]:
+    return tuple(environment.get(key, "") for key in ("subscription-id", "resource-group", "workspace"))
+
+
+def copies_to_production(c: dict) -> bool:
+    """Whether CD copies the version from staging's workspace into production's: they differ, and no registry
+    holds the one version both deploy."""
+    environments = c["environments"]
+    return "registry" not in c and workspace_of(environments["staging"]) != workspace_of(environments["production"])

@@ -15,7 +15,8 @@ from mlops_actions.inputs import Input, Inputs
 INPUTS = [
     Input("endpoint-name", "The online endpoint; created if it does not exist. Empty: the name in "
           "endpoint-file."),
-    Input("model-name", "The registered model to deploy. Empty: the model in deployment-file."),
+    Input("model-name", "The registered model to deploy, or a registry's version as azureml://registries/"
+          "<registry>/models/<name>/versions/<version>. Empty: the model in deployment-file."),
     Input("model-version", "The version to deploy, or 'latest'.", "latest"),
     Input("deployment-name", "Name of the new deployment. Empty: 'blue' or 'green', whichever is not live."),
     Input("endpoint-file", "An Azure ML CLI v2 endpoint YAML to start from (inputs override it)."),
@@ -37,6 +38,7 @@ INPUTS = [
     Input("mirror-percent", "Mirror this share (0-50) of the live requests to the new deployment, whose "
           "answers go to nobody (shadow testing, as Azure ML's safe rollout does); shift-traffic stops it when "
           "the deployment takes live traffic. Not with traffic-percent.", "0"),
+    backends.REGISTRY,
     *backends.INPUTS,
 ]
 OUTPUTS = {
@@ -78,6 +80,10 @@ def plan(inputs: Inputs) -> tuple[DeploymentSpec, str, int, cli_yaml.InlineModel
             inputs.values["model-name"], inputs.values["model-version"] = found
     if not inputs["model-name"]:
         raise inputs.error("model-name", "empty", "name the registered model to deploy (register-model's output)")
+    reference = backends.registry_reference(inputs)
+    if reference:  # the registry and, when it names one, the version, from the reference
+        inputs.values["registry"], inputs.values["model-name"] = reference[:2]
+        inputs.values["model-version"] = reference[2] or inputs["model-version"]
     backends.model_name(inputs)
     version = inputs["model-version"]
     if version != "latest" and not version.isdigit():
@@ -196,8 +202,9 @@ def run(inputs: Inputs) -> int:
     if inline:  # as the Azure ML CLI does with an inline model: registered, then deployed
         spec.model = registration.register_once(backend, inline.name, inline.path, inline.model_type,
                                                 registration.content_hash(inline.path))[0]
-    else:
-        spec.model = backend.get_model(inputs["model-name"], version)  # a missing model stops here
+    else:  # a missing model stops here
+        models = backends.connect_registry(inputs) if inputs["registry"] else backend
+        spec.model = models.get_model(inputs["model-name"], version)
     if spec.model.type == "custom_model" and not spec.code_path:
         raise inputs.error("scoring-script", f"empty, and {spec.model.uri} is a custom_model",
                            "give the code-path and scoring-script (init/run) that serve it")

@@ -11,12 +11,14 @@ INPUTS = [
     Input("key", "Print this endpoint's key alone, for a client's Authorization header (masked first on a "
           "runner), e.g. curl -H \"Authorization: Bearer $(mlops-actions endpoints --key NAME)\"."),
     Input("state-dir", backends.INPUTS[1].description),
+    Input("workspace", "The workspace whose endpoints these are (state-dir/workspaces/<name>, as an environment's "
+          "workspace in mlops.yml names it). Empty: state-dir itself."),
 ]
 OUTPUTS = {"endpoints": "The endpoints left, space-separated."}
 
 
 def run(inputs: Inputs) -> int:
-    backend = LocalBackend(backends.state_dir(inputs))
+    backend = LocalBackend(backends.local_workspace(inputs, "workspace"))
     names = backend.endpoints()
     if inputs["key"]:
         name = backends.endpoint_name(inputs, "key")

@@ -89,7 +89,8 @@ def render(c: dict, config_name: str, output: Path) -> dict[Path, str]:
                              variable_end_string=">>", comment_start_string="<#", comment_end_string="#>",
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters["q"] = quote
-    env.globals.update(pin=pinned, action=lambda name: library_action(c, name))
+    env.globals.update(pin=pinned, action=lambda name: library_action(c, name),
+                       copies_to_production=project_config.copies_to_production)
     header = HEADER.format(config=config_name)
     # on Azure ML the model monitor runs in the workspace (CD points it at each new deployment)
     workflows = WORKFLOWS + (("monitor.yml",) if c.get("monitor") and c["backend"] == "local" else ())

@@ -152,7 +152,7 @@ def run(inputs: Inputs) -> int:
     import pandas as pd
     from scipy.stats import ks_2samp
 
-    state = backends.state_dir(inputs)
+    state = backends.local_workspace(inputs, "workspace")
     log = state / "endpoints" / endpoint / "requests.jsonl"
     if not (state / "endpoints" / endpoint / "endpoint.json").is_file():
         raise github.ActionError("Endpoint not found", f"endpoint {endpoint} does not exist in {state}. Fix: "

@@ -8,14 +8,16 @@ import operator
 import re
 from pathlib import Path
 
-from mlops_actions import backends, environment, github, registration
+from mlops_actions import backends, environment, github, promote, registration
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
     Input("model-name", "Name of the model in the registry (letters, digits, '-', '_', '.').", required=True),
     Input("model-path", "The model's folder: an MLflow model (with an MLmodel file) or, for custom_model, "
           "any files (a pickle, weights). The azureml backend also takes an azureml:// datastore URI (then "
-          "the same URI, not the same bytes, returns the same version).", required=True),
+          "the same URI, not the same bytes, returns the same version). A registry's version, azureml://registries/"
+          "<registry>/models/<name>/versions/<version>, is copied as promote-model copies it (number, files and "
+          "tags kept).", required=True),
     Input("model-type", "mlflow_model or custom_model.", "mlflow_model", choices=backends.MODEL_TYPES),
     Input("description", "Description of this version."),
     Input("tags", "Tags for this version: a YAML or JSON mapping, e.g. '{team: risk, stage: candidate}'."),
@@ -25,12 +27,14 @@ INPUTS = [
           "metric.<name>, and metrics-gate is checked against it."),
     Input("metrics-gate", "Conditions the metrics must meet, one per line or comma-separated, e.g. "
           "'accuracy >= 0.7, auc > 0.8'. A failed condition registers nothing."),
+    backends.REGISTRY,
     *backends.INPUTS,
 ]
 OUTPUTS = {
     "model-name": "The registered model's name.",
     "model-version": "The version registered (or the existing version with byte-identical files).",
-    "model-uri": "The version's URI: azureml:<name>:<version> or models:/<name>/<version>.",
+    "model-uri": "The version's URI: azureml:<name>:<version> or models:/<name>/<version>; in a registry, "
+                 "azureml://registries/<registry>/models/<name>/versions/<version>.",
     "already-registered": "'true' when byte-identical files were registered before and that version is "
                           "returned.",
 }
@@ -99,6 +103,10 @@ def model_source(inputs: Inputs, base: Path, model_type: str) -> tuple[Path | st
         if inputs["backend"] != "azureml":
             raise inputs.error("model-path", "an azureml:// URI, which only the azureml backend reads",
                                "give a local folder, or set backend to azureml")
+        if inputs["registry"]:  # a datastore belongs to a workspace; a registry keeps files of its own
+            raise inputs.error("model-path", f"a workspace's datastore URI, which registry {inputs['registry']} "
+                               "cannot hold", "give the model's folder (it is uploaded into the registry), or "
+                               "register it in the workspace and share it with promote-model")
         return inputs["model-path"], hashlib.sha256(inputs["model-path"].encode()).hexdigest()
     path = check_model_folder(inputs, base, model_type)
     return path, registration.content_hash(path)
@@ -132,11 +140,22 @@ def summary(model: backends.ModelVersion | None, existing: bool, checks, metrics
     return "\n\n".join(parts)
 
 
+def registry_version(inputs: Inputs, name: str) -> tuple[str, str, str] | None:
+    """(registry, name, version) when model-path is a registry's version, checked against model-name."""
+    reference = backends.registry_reference(inputs, "model-path")
+    if reference and (reference[1] != name or not reference[2]):
+        raise inputs.error("model-path", f"a registry reference to {reference[1]!r} "
+                           f"{'version ' + reference[2] if reference[2] else 'without a version'}, not to {name}'s "
+                           "version", "write azureml://registries/<registry>/models/<model-name>/versions/<version>")
+    return reference
+
+
 def run(inputs: Inputs) -> int:
     base = Path.cwd()
     name = backends.model_name(inputs)
     model_type = inputs.choice("model-type")
-    path, digest = model_source(inputs, base, model_type)
+    reference = registry_version(inputs, name)
+    path, digest = ("", "") if reference else model_source(inputs, base, model_type)
     environment.require(inputs["backend"])
     tags, properties = mapping(inputs, "tags"), mapping(inputs, "properties")
     reserved = [key for key in tags if key.startswith(PROVENANCE)]
@@ -154,11 +173,16 @@ def run(inputs: Inputs) -> int:
         github.add_summary(summary(None, False, checks, metrics))
         return 1
 
-    backend = backends.connect(inputs)
-    model, created = registration.register_once(backend, name, path, model_type, digest, inputs["description"],
-                                                {f"metric.{k}": str(v) for k, v in metrics.items()} | tags,
-                                                properties)
-    existing = not created
+    backend = backends.connect_registry(inputs) if inputs["registry"] else backends.connect(inputs)
+    if reference:  # a registry's version: copied here as promote-model copies it (its own tags kept)
+        source = backends.connect_registry(inputs, reference[0])
+        model, existing = promote.promote(source, f"registry {reference[0]}", backend, promote.target_label(inputs),
+                                          source.get_model(name, reference[2]))
+    else:
+        model, created = registration.register_once(backend, name, path, model_type, digest, inputs["description"],
+                                                    {f"metric.{k}": str(v) for k, v in metrics.items()} | tags,
+                                                    properties)
+        existing = not created
     print(f"{'Found' if existing else 'Registered'} {model.uri}")
     github.add_summary(summary(model, existing, checks, metrics))
     github.set_outputs({"model-name": model.name, "model-version": model.version, "model-uri": model.uri,

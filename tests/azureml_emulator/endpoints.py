@@ -330,11 +330,20 @@ class EndpointService:
         return variables
 
     def model_of(self, reference: str) -> dict | None:
-        """The model version an ARM id or azureml:name:version names."""
-        match = re.search(r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", reference) or \
-            re.match(r"^azureml:(?P<name>[^:]+):(?P<version>[^:]+)$", reference)
+        """The model version an ARM id, azureml:name:version or a registry's azureml://registries/... names (a
+        deployment "can use a model from a registry", learn.microsoft.com/azure/machine-learning/
+        how-to-share-models-pipelines-across-workspaces-with-registries)."""
         if not reference:
             return None
+        shared = re.match(r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)/versions/"
+                          r"(?P<version>[^/]+)$", reference)
+        if shared:
+            found = self.registries.get(shared["registry"], {}).get(shared["name"], {}).get(shared["version"])
+            if found is None:
+                raise bad_request(f"Model {reference} was not found.", inner="UserErrorModelNotFound")
+            return found
+        match = re.search(r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", reference) or \
+            re.match(r"^azureml:(?P<name>[^:]+):(?P<version>[^:]+)$", reference)
         if not match or match["version"] not in self.models.get(match["name"], {}):
             raise bad_request(f"Model {reference} was not found in workspace {self.workspace}.",
                               inner="UserErrorModelNotFound")

@@ -22,6 +22,7 @@ from azureml_emulator.assets import AssetService
 from azureml_emulator.endpoints import EndpointService
 from azureml_emulator.identity import IdentityService
 from azureml_emulator.jobs import JobService
+from azureml_emulator.registries import RegistryService
 from azureml_emulator.rest import SPEC_VERSION, canonical, validate
 from azureml_emulator.scoring import ScoringService
 
@@ -41,7 +42,7 @@ class Fault:
     times: int
 
 
-class Emulator(IdentityService, AssetService, EndpointService, ScoringService, JobService):
+class Emulator(IdentityService, AssetService, EndpointService, ScoringService, JobService, RegistryService):
     """An Azure ML workspace (with its storage, sign-in and identities) on loopback."""
 
     location = "eastus"
@@ -68,6 +69,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self._endpoint_state()
         self._scoring_state()
         self._job_state()
+        self._registry_state()
 
     # -- what tests use ----------------------------------------------------------------------------
 
@@ -175,6 +177,11 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                 self.bodies.append((method, path, body))
                 if host == "graph.microsoft.com":
                     return self.graph(path)
+                if host.endswith(".api.azureml.ms") and path.startswith("/registrymanagement/"):
+                    return self.registry_discovery(path)  # any signed-in identity (registries.py)
+                if host.endswith(".experiments.azureml.net"):  # a registry's data plane
+                    self.authorize(identity, method, self.registry_scope(path))
+                    return self.registry_data_plane(method, path, query, body)
                 # a role at the scope or above (learn.microsoft.com/azure/role-based-access-control/built-in-roles;
                 # error-authorization-failed); polling an operation one started needs no role of its own
                 if not OPERATION.match(path):

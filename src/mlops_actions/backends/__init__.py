@@ -32,12 +32,20 @@ INPUTS = [
           "$MLOPS_ACTIONS_STATE, else ~/.mlops-actions/state (it must outlive the job)."),
     Input("subscription-id", "azureml backend: the Azure subscription ID. Empty: $AZURE_SUBSCRIPTION_ID."),
     Input("resource-group", "azureml backend: the workspace's resource group."),
-    Input("workspace", "azureml backend: the Azure ML workspace name."),
+    Input("workspace", "azureml backend: the Azure ML workspace name. local backend: a state of its own under "
+          "state-dir (workspaces/<name>), one per environment; empty: state-dir itself."),
     Input("client-id", "azureml backend: the workflow identity's client ID (as given to azure/login). With "
           "tenant-id, on a runner with id-token: write, the action asks GitHub for a fresh OIDC token whenever "
           "it needs one (long jobs outlive azure/login's). Empty: $AZURE_CLIENT_ID, else azure/login's session."),
     Input("tenant-id", "azureml backend: the identity's Microsoft Entra tenant ID. Empty: $AZURE_TENANT_ID."),
 ]
+
+# The registry the model actions read and write model versions in, instead of the workspace (register-model,
+# deploy-endpoint, promote-model)
+REGISTRY = Input(
+    "registry", "An Azure ML registry to use instead of the workspace's own models (azureml: its name, found through "
+    "Azure ML's registry discovery; the local backend keeps one of its own, under state-dir/registries/<name>). "
+    "Empty: the workspace's.")
 
 # Azure's naming rules, checked before any call. Endpoints and deployments follow the same one.
 ONLINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
@@ -45,6 +53,18 @@ ONLINE_RULE = "3 to 32 letters, digits and hyphens, starting with a letter and n
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 MODEL_TYPES = ("mlflow_model", "custom_model")
 CONTENT_HASH_TAG = "mlops-actions.content-hash"
+REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
+REGISTRY_RULE = "3 to 33 letters, digits, '-' and '_', starting with a letter or digit"
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")  # Azure ML's rule; a folder name locally
+# azureml://registries/<registry>/models/<name>[/versions/<version>] (Azure ML's asset ID of a registry's model)
+REGISTRY_REFERENCE = re.compile(r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)"
+                                r"(?:/versions/(?P<version>[^/]+))?$")
+
+
+def registry_uri(registry: str, name: str, version: str) -> str:
+    return f"azureml://registries/{registry}/models/{name}/versions/{version}"
+
+
 ML_TASKS = ("classification", "regression", "question_answering")  # the tasks Azure ML's model monitor knows
 
 
@@ -113,6 +133,13 @@ class Backend(Protocol):
     def get_model(self, name: str, version: str) -> ModelVersion:
         """A registered version, or the latest ("latest")."""
 
+    def find_version(self, name: str, version: str) -> ModelVersion | None:
+        """The version of `name` numbered `version`, if there is one."""
+
+    def copy_model(self, source: Backend, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
+        """Register `model` (a version of `source`) here under its own name and version, with `tags` (its own and
+        its lineage) and its files; the caller has checked that neither its content nor its version is here."""
+
     # -- endpoints
 
     def deploying(self, endpoint: str) -> AbstractContextManager[None]:
@@ -168,6 +195,19 @@ def model_name(inputs: Inputs, input_name: str = "model-name") -> str:
                       "up to 255 letters, digits, '-', '_' and '.', starting with a letter or digit")
 
 
+def registry_reference(inputs: Inputs, input_name: str = "model-name") -> tuple[str, str, str] | None:
+    """(registry, model, version or '') of an azureml://registries/... reference in the input, checked; None when
+    it names a model of the workspace."""
+    found = REGISTRY_REFERENCE.match(inputs[input_name])
+    if not inputs[input_name].startswith("azureml://registries/"):
+        return None
+    if not found or not REGISTRY_NAME.match(found["registry"]) or not MODEL_NAME.match(found["name"]) or \
+            not (found["version"] or "1").isdigit():
+        raise inputs.error(input_name, "not a registry model reference", "write azureml://registries/<registry>/"
+                           "models/<name>/versions/<version> (a version number), or the model's name alone")
+    return found["registry"], found["name"], found["version"] or ""
+
+
 def state_dir(inputs: Inputs) -> Path:
     chosen = inputs["state-dir"] or os.environ.get("MLOPS_ACTIONS_STATE") or "~/.mlops-actions/state"
     path = paths.usable("state-dir", chosen, Path(chosen).expanduser()).resolve()
@@ -182,8 +222,31 @@ def connect(inputs: Inputs) -> Backend:
     if backend == "local":
         from mlops_actions.backends.local import LocalBackend
 
-        return LocalBackend(state_dir(inputs))
+        return LocalBackend(local_workspace(inputs, "workspace"))
     return connect_azureml(inputs)
+
+
+def local_workspace(inputs: Inputs, input_name: str) -> Path:
+    """The local backend's state for the workspace the input names: state-dir/workspaces/<name>, else state-dir."""
+    if not inputs[input_name]:
+        return state_dir(inputs)
+    check_name(inputs, input_name, WORKSPACE_NAME, "workspace", REGISTRY_RULE)
+    return state_dir(inputs) / "workspaces" / inputs[input_name]
+
+
+def connect_registry(inputs: Inputs, registry: str = "") -> Backend:
+    """The registry the `registry` input (or `registry`, from a model reference) names, as a backend that holds
+    models alone: azureml, the Azure ML registry; local, state-dir/registries/<name>, an MLflow registry of its own."""
+    registry = registry or inputs["registry"]
+    if not REGISTRY_NAME.match(registry):
+        raise InputError("registry", registry, "not a valid Azure ML registry name", f"use {REGISTRY_RULE}")
+    if inputs.choice("backend") == "local":
+        from mlops_actions.backends.local import LocalBackend
+
+        return LocalBackend(state_dir(inputs) / "registries" / registry, registry=registry)
+    from mlops_actions.backends.azureml import AzureMLBackend
+
+    return AzureMLBackend.for_registry(registry, inputs["client-id"], inputs["tenant-id"])
 
 
 def connect_azureml(inputs: Inputs) -> AzureMLBackend:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_actions import splits
-from mlops_actions.backends import CONTENT_HASH_TAG, DeploymentSpec, Endpoint, ModelVersion, environments, processes
+from mlops_actions.backends import (CONTENT_HASH_TAG, Backend, DeploymentSpec, Endpoint, ModelVersion,
+                                    environments, processes, registry_uri)
 from mlops_actions.github import ActionError
 
 if TYPE_CHECKING:
@@ -60,8 +61,9 @@ def server_marker(deployment: dict) -> str:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, state: Path):
+    def __init__(self, state: Path, registry: str = ""):
         self.state = state
+        self.registry = registry  # the name of the registry this state is (models alone), else ""
         self._client: MlflowClient | None = None
 
     @functools.cached_property
@@ -102,8 +104,13 @@ class LocalBackend:
         return self._client
 
     def _version(self, found) -> ModelVersion:
-        return ModelVersion(found.name, str(found.version), f"models:/{found.name}/{found.version}",
+        uri = registry_uri(self.registry, found.name, str(found.version)) if self.registry else \
+            f"models:/{found.name}/{found.version}"
+        return ModelVersion(found.name, str(found.version), uri,
                             found.tags.get("mlops-actions.model-type", "mlflow_model"), dict(found.tags), found.source)
+
+    def _where(self) -> str:
+        return f"registry {self.registry} ({self.state})" if self.registry else f"the local registry {self.state}"
 
     def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
         found = self.client.search_model_versions(f"name='{name}' and tag.`{CONTENT_HASH_TAG}`='{content_hash}'")
@@ -150,9 +157,49 @@ class LocalBackend:
             if str(found.version) == version:
                 return self._version(found)
         have = ", ".join(sorted((str(v.version) for v in versions), key=int)) or "none"
-        raise ActionError("Model not found", f"model {name} version {version} is not in the local registry "
-                          f"{self.state} (versions: {have}). Fix: register it first with register-model, or "
+        raise ActionError("Model not found", f"model {name} version {version} is not in {self._where()} "
+                          f"(versions: {have}). Fix: register it first with register-model, or "
                           "give an existing model-version.")
+
+    def find_version(self, name: str, version: str) -> ModelVersion | None:
+        found = self.client.search_model_versions(f"name='{name}'")
+        return next((self._version(v) for v in found if str(v.version) == version), None)
+
+    def copy_model(self, source: Backend, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
+        """Register the files of `model` here as the same version of the same name. MLflow numbers versions itself
+        (the highest ever given, deleted ones included, plus one): the numbers below the version are taken by
+        placeholders, deleted at once, as a registry that skipped them would have."""
+        from mlflow.exceptions import MlflowException
+
+        files = Path(model.path)
+        digest = model.tags[CONTENT_HASH_TAG]
+        with self.lock():
+            if self.find_version(model.name, model.version) or self.find_model(model.name, digest):
+                raise ActionError("Promotion raced", f"{model.name} version {model.version} was registered in "
+                                  f"{self._where()} while this step ran. Fix: run it again.")
+            stored = self.state / "models" / model.name / digest[:16]
+            if not stored.exists():
+                partial = stored.with_suffix(".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                shutil.copytree(files, partial, symlinks=True)
+                partial.rename(stored)
+            try:
+                self.client.create_registered_model(model.name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            while True:
+                created = self.client.create_model_version(model.name, source=str(stored), tags={
+                    **tags, CONTENT_HASH_TAG: digest, "mlops-actions.model-type": model.type})
+                if int(created.version) >= int(model.version):
+                    break
+                self.client.delete_model_version(model.name, created.version)
+            if str(created.version) != model.version:  # a higher version was given once, then deleted
+                self.client.delete_model_version(model.name, created.version)
+                raise ActionError("Version taken", f"{model.name} version {model.version} cannot be registered in "
+                                  f"{self._where()}: version {created.version} was the next free one (a version "
+                                  f"numbered {model.version} or higher existed there once). Nothing was copied.")
+        return self._version(created)
 
     # -- endpoints ---------------------------------------------------------------------------------
 

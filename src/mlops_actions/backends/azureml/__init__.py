@@ -26,7 +26,7 @@ class AzureMLBackend(Registry, Endpoints, Jobs, Identity, Monitoring):
     name = "azureml"
 
     def __init__(self, subscription: str, resource_group: str, workspace: str, client_id: str = "",
-                 tenant_id: str = ""):
+                 tenant_id: str = "", registry: str = ""):
         from azure.ai.ml import MLClient
         from azure.core.pipeline.transport import RequestsTransport
 
@@ -38,8 +38,16 @@ class AzureMLBackend(Registry, Endpoints, Jobs, Identity, Monitoring):
                                   "at http://127.0.0.1:PORT.")
             print(f"azureml backend: using the Azure ML emulator at {emulator} ({EMULATOR})", file=sys.stderr)
         self.transport = emulator_transport(emulator) if emulator else RequestsTransport()
-        self.workspace = workspace
+        self.workspace, self.registry = workspace, registry
         self.credential = credential(self.transport, client_id, tenant_id)
-        self.client = MLClient(self.credential, subscription, resource_group, workspace, transport=self.transport,
-                               enable_telemetry=False, show_progress=False)
+        if not registry:
+            self.client = MLClient(self.credential, subscription, resource_group, workspace, transport=self.transport,
+                                   enable_telemetry=False, show_progress=False)
+        else:
+            self.client = self._registry_client(registry)
         self._scoring_uris: dict[str, str] = {}
+
+    @classmethod
+    def for_registry(cls, registry: str, client_id: str = "", tenant_id: str = "") -> AzureMLBackend:
+        """The Azure ML registry `registry`, for its models (a registry has no endpoints)."""
+        return cls("", "", "", client_id, tenant_id, registry=registry)

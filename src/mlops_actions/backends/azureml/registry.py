@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from mlops_actions.backends import CONTENT_HASH_TAG, ModelVersion
+from mlops_actions.backends import CONTENT_HASH_TAG, Backend, ModelVersion, registry_uri
 from mlops_actions.backends.azureml.connection import Connection, failure, hint, translated
 from mlops_actions.github import ActionError
 
 
 class Registry(Connection):
-    def _version(self, model) -> ModelVersion:
-        return ModelVersion(model.name, str(model.version), f"azureml:{model.name}:{model.version}",
-                            model.type or "mlflow_model", dict(model.tags or {}), str(model.path or ""))
+    """A workspace's models, or (registry set) an Azure ML registry's."""
+    registry: str
 
-    @translated("listing the model's versions")
-    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+    def _version(self, model) -> ModelVersion:
+        uri = registry_uri(self.registry, model.name, str(model.version)) if self.registry else \
+            f"azureml:{model.name}:{model.version}"
+        return ModelVersion(model.name, str(model.version), uri, model.type or "mlflow_model", dict(model.tags or {}),
+                            str(model.path or ""))
+
+    def _where(self) -> str:
+        return f"registry {self.registry}" if self.registry else f"workspace {self.workspace}"
+
+    @translated("finding the registry")
+    def _registry_client(self, registry: str):
+        """An MLClient of the registry: the SDK asks Azure ML's registry discovery for its subscription, resource
+        group and region at once."""
+        from azure.ai.ml import MLClient
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            versions = list(self.client.models.list(name=name))
+            return MLClient(self.credential, registry_name=registry, transport=self.transport,
+                            enable_telemetry=False, show_progress=False)
         except ResourceNotFoundError:
-            return None
+            raise ActionError("Registry not found", f"Azure ML has no registry {registry} (registry discovery "
+                              "answered 404 Not Found). Fix: create it (az ml registry create) or correct the name; "
+                              "the workflow's identity needs a role on it (AzureML Registry User).") from None
+
+    @translated("listing the model's versions")
+    def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            versions = list(self.client.models.list(name=name))
+        except HttpResponseError as exc:  # a registry's list answers a plain HttpResponseError, a workspace's not
+            if exc.status_code == 404:
+                return None
+            raise
         same = [m for m in versions if (m.tags or {}).get(CONTENT_HASH_TAG) == content_hash]
         return self._version(min(same, key=lambda m: (not str(m.version).isdigit(), int(m.version)
                                                       if str(m.version).isdigit() else 0, str(m.version)))) \
@@ -61,7 +87,47 @@ class Registry(Connection):
             found = self.client.models.get(name, label="latest") if version == "latest" else \
                 self.client.models.get(name, version=version)
         except ResourceNotFoundError:
-            raise ActionError("Model not found", f"model {name} version {version} is not in workspace "
-                              f"{self.workspace}. Fix: register it first with register-model, or give an existing "
-                              "model-version.") from None
+            raise ActionError("Model not found", f"model {name} version {version} is not in {self._where()}. Fix: "
+                              "register it first with register-model, or give an existing model-version.") from None
         return self._version(found)
+
+    @translated("reading the model")
+    def find_version(self, name: str, version: str) -> ModelVersion | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._version(self.client.models.get(name, version=version))
+        except ResourceNotFoundError:
+            return None
+
+    @translated("promoting the model")
+    def copy_model(self, source: Backend, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
+        """Into a registry: shared from the source workspace (as ml_client.models.share does: Azure ML's copy of a
+        workspace's version into a registry, which keeps its files and tags). Into a workspace: downloaded from the
+        source and registered here as the same version with `tags` (Azure ML copies between workspaces through a
+        registry alone)."""
+        from azure.ai.ml.entities import Model
+
+        assert isinstance(source, Registry), "promote-model reads and writes one backend kind"
+        if self.registry:
+            if source.registry:
+                raise ActionError("Not supported", f"copying from registry {source.registry} into registry "
+                                  f"{self.registry}: Azure ML shares from a workspace into a registry. Fix: promote "
+                                  "from the workspace the version was registered in.")
+            # what ml_client.models.share does, through this registry client: share() builds a registry client of its
+            # own, without the transport (and the proxy settings) this backend was given
+            from azure.ai.ml.entities import WorkspaceModelReference
+
+            workspace = source.client.workspaces.get(source.workspace)
+            asset_id = (f"azureml://locations/{workspace.location}/workspaces/{workspace._workspace_id}/models/"
+                        f"{model.name}/versions/{model.version}")  # ASSET_ID_FORMAT, as share() builds it
+            reference = WorkspaceModelReference(name=model.name, version=model.version, asset_id=asset_id)
+            return self._version(self.client.models.create_or_update(reference))
+        with tempfile.TemporaryDirectory(prefix="mlops-actions-promote-") as folder:
+            source.client.models.download(model.name, model.version, download_path=folder)
+            files = [path for path in Path(folder, model.name).iterdir()] if Path(folder, model.name).is_dir() else []
+            if len(files) != 1:
+                raise ActionError("Download failed", f"{model.uri} in {source._where()} downloaded as "
+                                  f"{len(files)} items, not its one file or folder; nothing was registered.")
+            copied = Model(name=model.name, version=model.version, path=str(files[0]), type=model.type, tags=tags)
+            return self._version(self.client.models.create_or_update(copied))
