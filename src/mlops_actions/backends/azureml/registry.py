@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mlops_actions.backends import CONTENT_HASH_TAG, ModelVersion
@@ -65,3 +66,16 @@ class Registry(Connection):
                               f"{self.workspace}. Fix: register it first with register-model, or give an existing "
                               "model-version.") from None
         return self._version(found)
+
+    @translated("reading the deployment's model")
+    def deployed_model(self, endpoint: str, deployment: str) -> ModelVersion:
+        """The deployment's model, given as an ARM id (.../workspaces/<ws>/models/<name>/versions/<version>, as
+        Azure answers for azureml:<name>:<version>) of this workspace's registry."""
+        reference = str(self.client.online_deployments.get(deployment, endpoint).model or "")
+        match = re.search(r"/workspaces/[^/]+/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", reference) or \
+            re.match(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", reference)
+        if not match:
+            raise ActionError("Model not in the workspace", f"deployment {deployment} of endpoint {endpoint} serves "
+                              f"{reference or 'no registered model'}, not a version of workspace {self.workspace}'s "
+                              "registry, whose tags hold its metrics. Fix: deploy a registered model version.")
+        return self.get_model(match["name"], match["version"])
