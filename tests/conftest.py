@@ -15,6 +15,7 @@ def no_runner(monkeypatch):
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "INPUT_", "RUNNER_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing reaches GitHub: tests use github_api
 
 
 class Runner:
@@ -127,3 +128,18 @@ def emulate(monkeypatch, azurite):
     for emulator, server in started:
         server.shutdown()
         emulator.close()
+
+
+# -- GitHub, stood in ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def github_api(monkeypatch):
+    """A loopback stand-in of GitHub's REST API (tests/github_standin); GITHUB_API_URL points at it."""
+    from github_standin import GitHub
+
+    github = GitHub()
+    server, url = github.serve()
+    monkeypatch.setenv("GITHUB_API_URL", url)
+    yield github
+    server.shutdown()
+    server.server_close()

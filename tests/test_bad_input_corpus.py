@@ -37,7 +37,7 @@ BASELINES = {
     "smoke-test": {"endpoint-name": "corpus-endpoint", "request-file": "request.json"},
     "monitor": {"endpoint-name": "corpus-endpoint", "training-data": "train.csv"},
     "endpoints": {},
-    "setup": {},
+    "setup": {"github": "false"},  # the GitHub side's token and repository: tests/test_setup_github.py
     "init": {"config": "new/mlops.yml"},
     "generate": {"check": "true"},
     "local": {"event": "push"},  # no workflows generated yet

@@ -18,7 +18,7 @@ def golden(runner, name: str = "azureml") -> str:
 
 
 def call(**flags):
-    return setup.run(Inputs.read(setup.INPUTS, flags, environ={}))
+    return setup.run(Inputs.read(setup.INPUTS, {"github": "false", **flags}, environ={}))  # GitHub: test_setup_github
 
 
 def test_local_dry_run_reports_the_missing_state_folder_and_apply_creates_it(runner, tmp_path, capsys):
@@ -49,9 +49,13 @@ DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 
 def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(workspace, runner, capsys):
     workspace.federate(CLIENT, "repo:contoso/diabetes:environment:staging")
+    workspace.federate(CLIENT, "repo:contoso/diabetes:environment:prod")  # production, renamed on Azure's side
     config = golden(runner)
     assert call(config=config, repository="contoso/diabetes") == 1
     out = capsys.readouterr().out
+    assert ("no credential for repo:contoso/diabetes:environment:production: the sign-in of the job that deploys to "
+            "production fails. The identity has credentials for environment prod, which no generated workflow uses: "
+            "renamed?") in out
     assert "Workspace: mlw-diabetes (eastus)" in out
     assert ("Fix: az ml compute create -n cpu-cluster --type amlcompute --size Standard_DS3_v2 --min-instances 0 "
             "--max-instances 2 -g rg-mlops -w mlw-diabetes") in out

@@ -1,7 +1,8 @@
 """`mlops-actions setup`: what the workflows need, checked, each missing piece with its exact fix.
 
 Dry-run by default: it only looks. With --apply it creates what it can (the local state folder; the
-Azure ML compute cluster the workflows train on, when they do). The identity's federated credentials (an
+Azure ML compute cluster the workflows train on, when they do; the GitHub repository's settings, see
+setup_github). The identity's federated credentials (an
 app registration's in Microsoft Graph, a managed identity's in ARM: issuer, subject and audience) and its
 role at or above the workspace (Azure RBAC) are checked, and what is missing is printed as the `az` command
 that creates it: granting access is for a person with the rights to do it, not for a workflow.
@@ -13,7 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from mlops_actions import backends, environment, github, paths
+from mlops_actions import backends, environment, github, paths, setup_github
 from mlops_actions.backends.azureml.connection import EXCHANGE_AUDIENCE
 from mlops_actions.backends.azureml.identity import GITHUB_ISSUER
 from mlops_actions.inputs import Input, Inputs
@@ -27,6 +28,10 @@ INPUTS = [
           "model.compute; none when that is empty too (the workflows train on the runner)."),
     Input("compute-size", "azureml backend: its VM size.", "Standard_DS3_v2"),
     Input("apply", "Create what is missing and can be created ('true'); 'false' only checks.", "false"),
+    Input("github", "Check the GitHub repository's settings too (trunk protection, environments, variables, "
+          "Dependabot): 'true'; 'false' checks only the backend's side.", "true"),
+    Input("token", "A GitHub token for the GitHub checks (admin rights on the repository for --apply). Empty: "
+          "$GITHUB_TOKEN, else the gh CLI's login (gh auth token)."),
     Input("state-dir", backends.INPUTS[1].description),
 ]
 OUTPUTS = {"missing": "What is missing, one per line (empty when all is in place)."}
@@ -39,7 +44,7 @@ def repository(inputs: Inputs, base: Path) -> str:
     if os.environ.get("GITHUB_REPOSITORY"):
         return os.environ["GITHUB_REPOSITORY"]
     remote = subprocess.run(["git", "remote", "get-url", "origin"], cwd=base, capture_output=True, text=True)
-    url = remote.stdout.strip().removesuffix(".git")
+    url = remote.stdout.strip().rstrip("/").removesuffix(".git")  # https://host/o/r, git@host:o/r, ssh://...
     return "/".join(url.replace(":", "/").split("/")[-2:]) if remote.returncode == 0 and url else "OWNER/REPO"
 
 
@@ -100,8 +105,9 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
             missing.append(f"compute {compute}")
     repo = repository(inputs, base)
     client = settings["client-id"]
+    # the subjects GitHub's tokens carry: a job with an environment signs in as that environment
     subjects = {"main": f"repo:{repo}:ref:refs/heads/{c['branch']}",
-                **{env: f"repo:{repo}:environment:{env}" for env in c["environments"]}}
+                **{env: f"repo:{repo}:environment:{env}" for env in setup_github.environments(c)}}
     identity = backend.workflow_identity(client, settings["subscription-id"], settings["resource-group"])
     kind = "managed identity" if identity.managed else "app registration"
     commands: list[str] = []
@@ -111,6 +117,9 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
                      "create), then run setup again"])
         missing.append(f"identity {client}")
         return rows, missing, commands
+    prefix = f"repo:{repo}:environment:"
+    strays = sorted(f"environment {c['subject'][len(prefix):]}" for c in identity.credentials
+                    if c["subject"].startswith(prefix) and c["subject"] not in subjects.values())
     for name, subject in subjects.items():
         if identity.accepts(subject):
             rows.append([f"Federated credential {name}", "✅", f"{subject} ({kind})"])
@@ -119,6 +128,9 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
         why = (f"the credential for {subject} has issuer {near['issuer']} and audiences "
                f"{', '.join(near['audiences'])}; GitHub's tokens need {GITHUB_ISSUER} and {EXCHANGE_AUDIENCE}"
                if near else f"no credential for {subject}")
+        if not near and name != "main" and strays:  # an environment renamed on one side only
+            why += (f": the sign-in of the job that deploys to {name} fails. The identity has credentials for "
+                    f"{', '.join(strays)}, which no generated workflow uses: renamed?")
         rows.append([f"Federated credential {name}", "❌", f"{why} ({kind}). Fix: see below"])
         missing.append(f"federated credential {subject}")
         commands.append(identity.fix(name, subject))
@@ -140,14 +152,20 @@ def run(inputs: Inputs) -> int:
     config_path = paths.confined("config", inputs["config"], Path(inputs["config"] or "mlops.yml"))
     environment.require("generate")
     c = project_config.load(config_path)
+    # GitHub first: its reads, and a refusal of --apply without admin rights, come before any write
+    on_github = setup_github.plan(inputs, c, config_path, repository(inputs, config_path.parent), apply) \
+        if inputs.flag("github") else None
     rows, missing = local(inputs, apply) if c["backend"] == "local" else ([], [])
     commands: list[str] = []
     if c["backend"] == "azureml":
         rows, missing, commands = azure(inputs, c, config_path.parent, apply)
+    if on_github:
+        github_rows, github_missing, github_commands = on_github.settle(apply)
+        rows, missing, commands = rows + github_rows, missing + github_missing, commands + github_commands
     for row in rows:
         print(f"{row[1]:<3} {row[0]}: {row[2]}")
     for command in commands:
-        print(f"    {command}")
+        print(command if "\n" in command else f"    {command}")  # a here-document is copied whole
     for piece in missing:
         github.error(f"missing: {piece} (the fix is in the table above)", title="Setup")
     table = github.markdown_table(["What", "State", "Details"], rows)
