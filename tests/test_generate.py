@@ -337,3 +337,25 @@ def test_one_endpoint_for_two_environments_is_refused(tmp_path):
                                                                            "endpoint: diabetes-staging"))
     with pytest.raises(ConfigError, match="diabetes-staging is the endpoint of more than one environment"):
         run_generate(config)
+
+
+def test_the_pull_request_comparison_is_a_job_of_its_own_the_only_one_that_may_write_pull_requests():
+    workflow = yaml.safe_load((GOLDEN / "azureml-pipeline" / ".github" / "workflows" / "pull-request.yml").read_text())
+    compare = workflow["jobs"]["compare"]
+    assert compare["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    assert workflow["jobs"]["check"]["permissions"] == {"contents": "read"} and workflow["permissions"] == {}
+    assert compare["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    [step] = [s for s in compare["steps"] if "compare-model" in s.get("uses", "")]
+    assert step["with"]["champion-endpoint"] == "taxi-fares-prd"
+    assert step["with"]["github-token"] == "${{ github.token }}"
+    local = yaml.safe_load((GOLDEN / "local" / ".github" / "workflows" / "pull-request.yml").read_text())
+    assert list(local["jobs"]) == ["check"]  # opt-in
+
+
+def test_the_pull_request_comparison_needs_a_metrics_file(tmp_path):
+    config = tmp_path / "mlops.yml"
+    config.write_text((GOLDEN / "azureml-pipeline" / "mlops.yml").read_text().replace(
+        "  metrics-file: outputs/metrics.json\n", ""))
+    with pytest.raises(ConfigError, match=r"pull-request.compare \(line \d+\): compares the metrics the training "
+                       "writes, and model.metrics-file is not set"):
+        run_generate(config)

@@ -28,6 +28,7 @@ COMMANDS = {
     "pr-check": ("pr_check", "Lint, then unit tests; both always run."),
     "train": ("train", "Run the training on the runner (tracked in MLflow) or as an Azure ML command job."),
     "register-model": ("register", "Check a metrics gate and register a model version (idempotent)."),
+    "compare-model": ("compare", "Compare a pull request's model with the one production serves, on the pull request."),
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),

@@ -204,6 +204,9 @@ def load(path: Path) -> dict:
         if not problems and data["backend"] == "local" and data["model"].get(key):
             problems.append(f"model.{key} (line {lines.get(('model', key))}): training on Azure ML compute needs "
                             "backend azureml; with the local backend the training runs on the runner")
+    if not problems and data["pull-request"]["compare"] and not data["model"].get("metrics-file"):
+        problems.append(f"pull-request.compare (line {lines.get(('pull-request', 'compare'))}): compares the metrics "
+                        "the training writes, and model.metrics-file is not set. Fix: set model.metrics-file")
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:
