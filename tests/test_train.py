@@ -203,16 +203,7 @@ outputs:
     type: uri_folder
   metrics:
     type: uri_folder
-jobs:
-  prep_job:
-    type: command
-    code: .
-    environment: azureml:sklearn:1
-    command: >-
-      python -c "import sys; open(sys.argv[1] + '/rows.txt', 'w').write('3')" ${{outputs.prep_data}}
-    outputs:
-      prep_data:
-        mode: rw_mount
+jobs:  # the training step first: it runs second, after the step whose output it reads
   train_job:
     type: command
     code: .
@@ -226,6 +217,15 @@ jobs:
     outputs:
       model_output: ${{parent.outputs.trained_model}}
       metrics: ${{parent.outputs.metrics}}
+  prep_job:
+    type: command
+    code: .
+    environment: azureml:sklearn:1
+    command: >-
+      python -c "import sys; open(sys.argv[1] + '/rows.txt', 'w').write('3')" ${{outputs.prep_data}}
+    outputs:
+      prep_data:
+        mode: rw_mount
 """
 
 
