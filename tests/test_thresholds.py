@@ -72,6 +72,28 @@ def test_a_metric_the_challenger_or_the_champion_lacks_is_bad_input(condition, m
     assert raised.value.name == "metrics-gate"
 
 
+class Serving:
+    """An endpoint with this traffic, each deployment serving version <its name> of model m."""
+
+    def __init__(self, traffic: dict[str, int]):
+        self.traffic = traffic
+
+    def get_endpoint(self, name):
+        return Endpoint(name, "", self.traffic, {deployment: f"models:/m/{deployment}" for deployment in self.traffic})
+
+    def deployed_model(self, endpoint, deployment):
+        return ModelVersion("m", deployment, f"models:/m/{deployment}")
+
+
+@pytest.mark.parametrize("traffic, champion, reason", [
+    ({"blue": 0, "green": 0}, None, "no deployment of endpoint prod takes traffic"),
+    ({"blue": 49, "green": 51}, "green", ""), ({"blue": 100}, "blue", ""), ({"blue": 1, "green": 0}, "blue", ""),
+])
+def test_the_champion_is_the_deployment_taking_the_most_traffic(traffic, champion, reason):
+    found = metrics_gate.find_champion(Serving(traffic), "prod")
+    assert (found.model.version if found.model else None, found.reason) == (champion, reason)
+
+
 def test_a_champion_condition_without_a_champion_endpoint_is_bad_input():
     inputs = Inputs.read(register.INPUTS, {"metrics-gate": "auc >= champion.auc", "model-name": "m",
                                            "model-path": "m"}, environ={})
