@@ -256,3 +256,15 @@ def test_a_failing_pipeline_step_fails_the_step_naming_it(azure, project, runner
     (project / "pipeline.yml").write_text(PIPELINE.replace("test -f", "test -d"))
     with pytest.raises(github.ActionError, match="ended Failed: UserError: Pipeline step train_job failed"):
         on_azure(azure, **{"job-file": "pipeline.yml", "job-output": "trained_model"})
+
+
+def test_a_pipeline_without_a_metrics_output_trains_and_says_no_metrics_came_back(azure, project, runner, capsys):
+    without = PIPELINE.replace("  metrics:\n    type: uri_folder\n", "").replace(
+        "      metrics: ${{parent.outputs.metrics}}\n", "").replace(
+        " &&\n      cp out/metrics.json ${{outputs.metrics}}", "")
+    assert "metrics" not in without.split("jobs:")[0]
+    (project / "pipeline.yml").write_text(without)
+    assert on_azure(azure, **{"job-file": "pipeline.yml", "job-output": "trained_model"}) == 0
+    assert "pipeline.yml declares no output 'metrics': no metrics file comes back from the job" in \
+        capsys.readouterr().out
+    assert runner.outputs()["metrics-file"] == ""
