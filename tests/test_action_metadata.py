@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 from conftest import tool
-from mlops_actions import deploy, lint, monitor, pr_check, promote, register, smoke, traffic, train, unit_test
+from mlops_actions import compare, deploy, lint, monitor, pr_check, promote, register, smoke, traffic, train, unit_test
 from mlops_actions.pins import PINS
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = {".": pr_check, "actions/lint": lint, "actions/unit-test": unit_test, "actions/register-model": register,
            "actions/deploy-endpoint": deploy, "actions/shift-traffic": traffic, "actions/smoke-test": smoke,
+           "actions/compare-model": compare,
            "actions/train": train, "actions/monitor": monitor, "actions/promote-model": promote}
 ACTION_FILES = [ROOT / "action.yml", *sorted(ROOT.glob("actions/*/action.yml"))]
 EXAMPLE = ROOT / "example-project"

@@ -538,3 +538,25 @@ def test_an_emulator_anywhere_but_loopback_is_refused(azure, runner, monkeypatch
     monkeypatch.setenv(EMULATOR, "http://emulator.example.com:8080")
     with pytest.raises(github.ActionError, match="the Azure ML emulator runs on loopback, and every token would"):
         call(register, azure, **{"model-name": "diabetes", "model-path": URI})
+
+
+def test_the_champion_is_the_model_serving_the_endpoint(azure, runner, capsys):
+    metrics = runner.workspace / "metrics.json"
+
+    def challenge(uri: str, auc: float, gate: str = "auc >= champion.auc - 0.005, auc >= 0.8") -> int:
+        metrics.write_text(json.dumps({"auc": auc}))
+        return call(register, azure, **{"model-name": "diabetes", "model-path": uri, "metrics-file": str(metrics),
+                                        "metrics-gate": gate, "champion-endpoint": "diabetes-ep"})
+
+    assert challenge(URI, 0.9) == 0  # no endpoint: the condition against the champion is skipped
+    assert "| auc | 0.9 | – | auc >= champion.auc - 0.005 | ⏭️ skipped |" in runner.summary()
+    assert call(deploy, azure, **{"endpoint-name": "diabetes-ep", "model-name": "diabetes", "model-version": "1"}) == 0
+    capsys.readouterr()
+    assert challenge(URI2, 0.8949) == 1  # just below 0.9 - 0.005: nothing registered
+    assert "auc >= champion.auc - 0.005 is not met (auc = 0.8949, champion.auc = 0.9 - 0.005)" in \
+        capsys.readouterr().out
+    assert list(azure.models["diabetes"]) == ["1"]
+    assert challenge(URI2, 0.895) == 0 and runner.outputs()["model-version"] == "2"  # at the edge
+    assert "Champion: `azureml:diabetes:1`, serving `diabetes-ep`" in runner.summary()
+    with pytest.raises(InputError, match="the champion azureml:diabetes:1 .serving diabetes-ep. has no metric 'f1'"):
+        challenge(URI3, 0.95, "auc >= champion.f1")

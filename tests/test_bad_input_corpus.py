@@ -32,6 +32,7 @@ BASELINES = {
     "pr-check": {"working-directory": "empty", "fail-on-empty": "false"},
     "train": {"command": "true"},
     "register-model": {"model-name": "corpus-model", "model-path": "model/weights.txt", "model-type": "custom_model"},
+    "compare-model": {"metrics-file": "request.json", "champion-endpoint": "corpus-endpoint"},
     "deploy-endpoint": {"endpoint-name": "corpus-endpoint", "model-name": "no-such-model"},
     "promote-model": {"model-name": "corpus-model", "model-version": "1", "from-workspace": "staging",
                       "workspace": "production"},

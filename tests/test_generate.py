@@ -315,12 +315,23 @@ def test_bad_azureml_config_is_one_clear_error(tmp_path, edit, message):
     assert message in refusal(tmp_path, "azureml", edit)
 
 
-def test_training_on_compute_needs_the_azureml_backend(tmp_path):
+@pytest.mark.parametrize("key, added", [("compute", "  compute: cpu-cluster\n  train-environment: azureml:t:1\n"),
+                                        ("job-file", "  job-file: pipeline.yml\n")])
+def test_training_on_compute_needs_the_azureml_backend(tmp_path, key, added):
     config = tmp_path / "mlops.yml"
     config.write_text((GOLDEN / "local" / "mlops.yml").read_text().replace(
-        "  path: outputs/model\n", "  path: outputs/model\n  compute: cpu-cluster\n  train-environment: azureml:t:1\n"))
-    with pytest.raises(ConfigError, match="model.compute .*training on Azure ML compute needs backend azureml"):
+        "  path: outputs/model\n", "  path: outputs/model\n" + added))
+    with pytest.raises(ConfigError, match=f"model.{key} .*training on Azure ML compute needs backend azureml"):
         run_generate(config)
+
+
+def test_a_pipeline_job_file_replaces_the_training_command_and_names_the_models_output():
+    train = yaml.safe_load((GOLDEN / "azureml-pipeline" / ".github" / "workflows" / "ci.yml").read_text())
+    [step] = [s for s in train["jobs"]["train"]["steps"] if s.get("id") == "train"]
+    assert step["with"]["job-file"] == "training/pipeline.yml" and step["with"]["job-output"] == "trained_model"
+    assert "command" not in step["with"] and "compute" not in step["with"]
+    [register] = [s for s in train["jobs"]["train"]["steps"] if s.get("id") == "register"]
+    assert register["with"]["champion-endpoint"] == "taxi-fares-prd"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -438,3 +449,25 @@ def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_pat
 ])
 def test_bad_promotion_config_is_one_clear_error(tmp_path, edit, message):
     assert message in refusal(tmp_path, "local", edit)
+
+
+def test_the_pull_request_comparison_is_a_job_of_its_own_the_only_one_that_may_write_pull_requests():
+    workflow = yaml.safe_load((GOLDEN / "azureml-pipeline" / ".github" / "workflows" / "pull-request.yml").read_text())
+    compare = workflow["jobs"]["compare"]
+    assert compare["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    assert workflow["jobs"]["check"]["permissions"] == {"contents": "read"} and workflow["permissions"] == {}
+    assert compare["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    [step] = [s for s in compare["steps"] if "compare-model" in s.get("uses", "")]
+    assert step["with"]["champion-endpoint"] == "taxi-fares-prd"
+    assert step["with"]["github-token"] == "${{ github.token }}"
+    local = yaml.safe_load((GOLDEN / "local" / ".github" / "workflows" / "pull-request.yml").read_text())
+    assert list(local["jobs"]) == ["check"]  # opt-in
+
+
+def test_the_pull_request_comparison_needs_a_metrics_file(tmp_path):
+    config = tmp_path / "mlops.yml"
+    config.write_text((GOLDEN / "azureml-pipeline" / "mlops.yml").read_text().replace(
+        "  metrics-file: outputs/metrics.json\n", ""))
+    with pytest.raises(ConfigError, match=r"pull-request.compare \(line \d+\): compares the metrics the training "
+                       "writes, and model.metrics-file is not set"):
+        run_generate(config)

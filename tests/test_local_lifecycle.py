@@ -107,6 +107,33 @@ def test_a_failed_metrics_gate_registers_nothing(lab, runner, capsys):
     assert runner.outputs() == {}
 
 
+def test_the_champion_is_the_model_taking_the_most_traffic_and_a_challenger_that_loses_is_not_registered(
+        lab, runner, capsys):
+    metrics = lab["folder"] / "champion-metrics.json"
+
+    def challenge(model: Path, auc: float) -> int:
+        metrics.write_text(json.dumps({"auc": auc, "accuracy": 0.8}))
+        return call(register, lab, **{"model-name": "champ", "model-path": str(model), "metrics-file": str(metrics),
+                                      "metrics-gate": "auc >= champion.auc - 0.005\naccuracy >= 0.7",
+                                      "champion-endpoint": "champion"})
+
+    assert challenge(lab["v1"], 0.9) == 0  # no endpoint yet: only the absolute condition applies
+    assert "No champion yet (endpoint champion does not exist yet)" in runner.summary()
+    assert call(deploy, lab, **{"endpoint-name": "champion", "model-name": "champ", "model-version": "1"}) == 0
+    assert LocalBackend(lab["state"]).deployed_model("champion", "blue").tags["metric.auc"] == "0.9"
+    capsys.readouterr()
+
+    v3 = models.mlflow_model(lab["folder"] / "champ-v3", 3.0)
+    assert challenge(v3, 0.8949) == 1  # just below the champion's 0.9 - 0.005
+    assert "The metrics gate failed: auc >= champion.auc - 0.005 is not met (auc = 0.8949, champion.auc = 0.9 - " \
+           "0.005); nothing was registered." in capsys.readouterr().out
+    assert [str(v.version) for v in LocalBackend(lab["state"]).client.search_model_versions("name='champ'")] == ["1"]
+    assert challenge(lab["v2"], 0.895) == 0  # at the edge: registered
+    assert runner.outputs()["model-version"] == "2"
+    assert "| auc | 0.895 | 0.9 | auc >= champion.auc - 0.005 | ✅ met |" in runner.summary()
+    assert "| accuracy | 0.8 | 0.8 | accuracy >= 0.7 | ✅ met |" in runner.summary()
+
+
 def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
     assert call(deploy, lab, **{"endpoint-name": "survives", "model-name": "diabetes", "model-version": "1"}) == 0
     outputs = runner.outputs()

@@ -2,19 +2,24 @@
 that must not be reordered (traffic moves before anything is deleted)."""
 
 import json
+import re
 import time
 
 import pytest
 
-from mlops_actions import monitor, register, smoke
-from mlops_actions.backends import Endpoint
-from mlops_actions.inputs import Inputs
+from mlops_actions import gate as metrics_gate, monitor, register, smoke
+from mlops_actions.backends import Endpoint, ModelVersion
+from mlops_actions.inputs import InputError, Inputs
 
 
-def gate(condition: str, metrics: dict) -> bool:
-    flags = {"metrics-gate": condition, "model-name": "m", "model-path": "m"}
-    [(_, held, _)] = register.gate(Inputs.read(register.INPUTS, flags, environ={}), metrics)
-    return held
+def gate(condition: str, metrics: dict, champion: dict | None = None) -> bool | None:
+    """Whether the condition holds for these metrics (and a champion with these metric tags)."""
+    inputs = Inputs.read(register.INPUTS, {"metrics-gate": condition, "model-name": "m", "model-path": "m"},
+                         environ={})
+    model = ModelVersion("m", "1", "models:/m/1", tags={f"metric.{k}": str(v) for k, v in (champion or {}).items()})
+    [check] = metrics_gate.evaluate(inputs, metrics_gate.parse(inputs), metrics,
+                                    metrics_gate.Champion("prod", model))
+    return check.held
 
 
 @pytest.mark.parametrize("condition, value, held", [
@@ -28,6 +33,81 @@ def gate(condition: str, metrics: dict) -> bool:
 def test_the_metrics_gate_at_each_operators_edge(condition, value, held):
     metric = condition.split()[0]
     assert gate(condition, {metric: value}) is held
+
+
+@pytest.mark.parametrize("condition, challenger, champion, held", [
+    ("auc >= champion.auc", 0.9, 0.9, True), ("auc >= champion.auc", 0.8999, 0.9, False),
+    ("auc > champion.auc", 0.9, 0.9, False), ("auc > champion.auc", 0.9001, 0.9, True),
+    ("auc >= champion.auc - 0.005", 0.895, 0.9, True), ("auc >= champion.auc - 0.005", 0.8949, 0.9, False),
+    ("auc >= champion.auc-0.005", 0.895, 0.9, True), ("auc >= champion.auc + 0.01", 0.9099, 0.9, False),
+    ("rmse <= champion.rmse", 3.5, 3.5, True), ("rmse <= champion.rmse", 3.5001, 3.5, False),
+    ("rmse < champion.rmse + 1e-3", 3.5009, 3.5, True), ("rmse < champion.rmse + 1e-3", 3.501, 3.5, False),
+    ("f1-score >= champion.f1-score", 0.7, 0.7, True), ("recall >= champion.f1-score - 0.1", 0.6, 0.7, True),
+])
+def test_a_condition_against_the_champion_at_its_edge(condition, challenger, champion, held):
+    names = ("auc", "rmse", "f1-score", "recall")
+    assert gate(condition, dict.fromkeys(names, challenger), dict.fromkeys(names, champion)) is held
+
+
+def test_no_champion_skips_the_conditions_against_it_and_keeps_the_others():
+    inputs = Inputs.read(register.INPUTS, {"metrics-gate": "auc >= champion.auc, auc >= 0.95", "model-name": "m",
+                                           "model-path": "m"}, environ={})
+    none = metrics_gate.Champion("prod", None, "endpoint prod does not exist yet")
+    against, absolute = metrics_gate.evaluate(inputs, metrics_gate.parse(inputs), {"auc": 0.9}, none)
+    assert (against.held, against.found) == (None, "skipped: no champion (endpoint prod does not exist yet)")
+    assert absolute.held is False
+
+
+@pytest.mark.parametrize("condition, metrics, champion, message", [
+    ("auc >= champion.auc", {"auc": 0.9}, {"accuracy": 0.8}, "the champion models:/m/1 (serving prod) has no "
+     "metric 'auc' (its metric tags: accuracy)"),
+    ("auc >= champion.auc", {"accuracy": 0.9}, {"auc": 0.8}, "metric 'auc' is not in the metrics file (it has: "
+     "accuracy)"),
+    ("auc >= champion.", {"auc": 0.9}, {"auc": 0.8}, "'auc >= champion.' is not a condition"),
+    ("auc >= champion.auc * 2", {"auc": 0.9}, {"auc": 0.8}, "is not a condition"),
+])
+def test_a_metric_the_challenger_or_the_champion_lacks_is_bad_input(condition, metrics, champion, message):
+    with pytest.raises(InputError, match=re.escape(message)) as raised:
+        gate(condition, metrics, champion)
+    assert raised.value.name == "metrics-gate"
+
+
+class Serving:
+    """An endpoint with this traffic, each deployment serving version <its name> of model m."""
+
+    def __init__(self, traffic: dict[str, int]):
+        self.traffic = traffic
+
+    def get_endpoint(self, name):
+        return Endpoint(name, "", self.traffic, {deployment: f"models:/m/{deployment}" for deployment in self.traffic})
+
+    def deployed_model(self, endpoint, deployment):
+        return ModelVersion("m", deployment, f"models:/m/{deployment}")
+
+
+@pytest.mark.parametrize("traffic, champion, reason", [
+    ({"blue": 0, "green": 0}, None, "no deployment of endpoint prod takes traffic"),
+    ({"blue": 49, "green": 51}, "green", ""), ({"blue": 100}, "blue", ""), ({"blue": 1, "green": 0}, "blue", ""),
+])
+def test_the_champion_is_the_deployment_taking_the_most_traffic(traffic, champion, reason):
+    found = metrics_gate.find_champion(Serving(traffic), "prod")
+    assert (found.model.version if found.model else None, found.reason) == (champion, reason)
+
+
+def test_a_champion_condition_without_a_champion_endpoint_is_bad_input():
+    inputs = Inputs.read(register.INPUTS, {"metrics-gate": "auc >= champion.auc", "model-name": "m",
+                                           "model-path": "m"}, environ={})
+    with pytest.raises(InputError, match="no champion-endpoint is given"):
+        metrics_gate.evaluate(inputs, metrics_gate.parse(inputs), {"auc": 0.9}, None)
+
+
+def test_a_champion_with_the_challengers_own_files_is_not_compared_with():
+    inputs = Inputs.read(register.INPUTS, {"metrics-gate": "auc > champion.auc", "model-name": "m",
+                                           "model-path": "m"}, environ={})
+    same = ModelVersion("m", "3", "models:/m/3", tags={"metric.auc": "0.9", "mlops-actions.content-hash": "abc"})
+    [check] = metrics_gate.evaluate(inputs, metrics_gate.parse(inputs), {"auc": 0.9},
+                                    metrics_gate.Champion("prod", same), "abc")
+    assert check.held is None and "has the challenger's own files" in check.found
 
 
 def test_a_boolean_in_the_metrics_file_is_not_a_metric_of_one(tmp_path):

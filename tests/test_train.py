@@ -132,12 +132,12 @@ def test_a_failed_or_cancelled_job_fails_the_step(azure, project, runner, ending
         assert azure.calls("POST", f"/jobs/{name}/cancel")
 
 
-def test_a_job_file_that_is_not_a_command_job_submits_nothing(azure, runner):
-    (runner.workspace / "pipeline.yml").write_text(
-        "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\ntype: pipeline\n"
-        "jobs:\n  step:\n    type: command\n    command: echo hi\n    environment: azureml:sklearn:1\n")
-    with pytest.raises(github.ActionError, match="defines a pipeline job; train submits command jobs"):
-        on_azure(azure, **{"job-file": str(runner.workspace / "pipeline.yml")})
+def test_a_job_file_that_is_not_a_command_or_pipeline_job_submits_nothing(azure, runner):
+    (runner.workspace / "sweep.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\ntype: sweep\n"
+        "trial:\n  command: python train.py\n  environment: azureml:sklearn:1\n")
+    with pytest.raises(github.ActionError, match="defines a sweep job; train submits command and pipeline jobs"):
+        on_azure(azure, **{"job-file": str(runner.workspace / "sweep.yml")})
     assert azure.calls("PUT") == []
 
 
@@ -190,3 +190,81 @@ def test_the_checkouts_git_folder_never_goes_up_with_the_code(azure, project, ru
         name_starts_with=prefix)]
     assert any(name.endswith("train.py") for name in uploaded)
     assert not [name for name in uploaded if "/.git/" in f"/{name}"]
+
+
+PIPELINE = """$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+display_name: diabetes-training
+experiment_name: diabetes
+settings:
+  default_compute: azureml:cpu-cluster
+outputs:
+  trained_model:
+    type: uri_folder
+  metrics:
+    type: uri_folder
+jobs:  # the training step first: it runs second, after the step whose output it reads
+  train_job:
+    type: command
+    code: .
+    environment: azureml:sklearn:1
+    inputs:
+      training_data: ${{parent.jobs.prep_job.outputs.prep_data}}
+    command: >-
+      test -f ${{inputs.training_data}}/rows.txt &&
+      cp ${{inputs.training_data}}/rows.txt ${{outputs.model_output}}/MLmodel &&
+      echo '{"accuracy": 0.9}' > ${{outputs.metrics}}/metrics.json
+    outputs:
+      model_output: ${{parent.outputs.trained_model}}
+      metrics: ${{parent.outputs.metrics}}
+  prep_job:
+    type: command
+    code: .
+    environment: azureml:sklearn:1
+    command: >-
+      python -c "import sys; open(sys.argv[1] + '/rows.txt', 'w').write('3')" ${{outputs.prep_data}}
+    outputs:
+      prep_data:
+        mode: rw_mount
+"""
+
+
+def test_a_pipeline_job_file_runs_its_steps_in_order_and_its_named_output_is_the_model(azure, project, runner):
+    (project / "pipeline.yml").write_text(PIPELINE)
+    assert on_azure(azure, **{"job-file": "pipeline.yml", "job-output": "trained_model",
+                              "metrics-file": "out/metrics.json"}) == 0
+    [name] = azure.jobs
+    job = azure.jobs[name]["properties"]
+    assert job["jobType"] == "Pipeline" and job["status"] == "Completed"
+    assert set(job["jobs"]) == {"prep_job", "train_job"}
+    assert runner.outputs()["model-path"] == f"azureml://jobs/{name}/outputs/trained_model"
+    written = {blob.name for blob in azure.storage.service().get_container_client(azure.blob_container).list_blobs(
+        name_starts_with=f"azureml/{name}/trained_model/")}
+    assert f"azureml/{name}/trained_model/MLmodel" in written
+    assert json.loads((project / "out" / "metrics.json").read_text()) == {"accuracy": 0.9}  # back for the gate
+
+
+def test_a_pipeline_without_the_named_output_submits_nothing(azure, project, runner):
+    (project / "pipeline.yml").write_text(PIPELINE)
+    with pytest.raises(github.ActionError, match=r"pipeline.yml declares no output 'model' \(its outputs: "
+                       r"trained_model, metrics\); nothing was submitted. Fix: set job-output"):
+        on_azure(azure, **{"job-file": "pipeline.yml", "model-output": "out/model"})
+    assert azure.calls("PUT", "/jobs/") == []
+
+
+def test_a_failing_pipeline_step_fails_the_step_naming_it(azure, project, runner):
+    (project / "pipeline.yml").write_text(PIPELINE.replace("test -f", "test -d"))
+    with pytest.raises(github.ActionError, match="ended Failed: UserError: Pipeline step train_job failed"):
+        on_azure(azure, **{"job-file": "pipeline.yml", "job-output": "trained_model"})
+
+
+def test_a_pipeline_without_a_metrics_output_trains_and_says_no_metrics_came_back(azure, project, runner, capsys):
+    without = PIPELINE.replace("  metrics:\n    type: uri_folder\n", "").replace(
+        "      metrics: ${{parent.outputs.metrics}}\n", "").replace(
+        " &&\n      echo '{\"accuracy\": 0.9}' > ${{outputs.metrics}}/metrics.json", "")
+    assert "metrics" not in without.split("jobs:")[0]
+    (project / "pipeline.yml").write_text(without)
+    assert on_azure(azure, **{"job-file": "pipeline.yml", "job-output": "trained_model"}) == 0
+    assert "pipeline.yml declares no output 'metrics': no metrics file comes back from the job" in \
+        capsys.readouterr().out
+    assert runner.outputs()["metrics-file"] == ""

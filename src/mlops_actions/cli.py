@@ -29,6 +29,7 @@ COMMANDS = {
     "train": ("train", "Run the training on the runner (tracked in MLflow) or as an Azure ML command job."),
     "register-model": ("register", "Check a metrics gate and register a model version (idempotent)."),
     "promote-model": ("promote", "Copy a model version into a registry or another workspace (idempotent)."),
+    "compare-model": ("compare", "Compare a pull request's model with the one production serves, on the pull request."),
     "deploy-endpoint": ("deploy", "Deploy a model version to an online endpoint beside the live one, at 0%."),
     "shift-traffic": ("traffic", "Move an endpoint's traffic between deployments; retire the idle ones."),
     "smoke-test": ("smoke", "Send real requests to an endpoint, assert the answers and latency; roll back."),

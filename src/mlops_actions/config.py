@@ -205,9 +205,13 @@ def load(path: Path) -> dict:
     if not problems and schedule and not cron.valid(schedule):
         problems.append(f"monitor.schedule (line {lines.get(('monitor', 'schedule'))}): {schedule!r} is not a cron "
                         "expression (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6)")
-    if not problems and data["backend"] == "local" and data["model"].get("compute"):
-        problems.append(f"model.compute (line {lines.get(('model', 'compute'))}): training on Azure ML compute needs "
-                        "backend azureml; with the local backend the training runs on the runner")
+    for key in ("compute", "job-file"):
+        if not problems and data["backend"] == "local" and data["model"].get(key):
+            problems.append(f"model.{key} (line {lines.get(('model', key))}): training on Azure ML compute needs "
+                            "backend azureml; with the local backend the training runs on the runner")
+    if not problems and data["pull-request"]["compare"] and not data["model"].get("metrics-file"):
+        problems.append(f"pull-request.compare (line {lines.get(('pull-request', 'compare'))}): compares the metrics "
+                        "the training writes, and model.metrics-file is not set. Fix: set model.metrics-file")
     if not problems:
         problems += complete_environments(data, lines)
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
-import re
 from pathlib import Path
 
-from mlops_actions import backends, environment, github, promote, registration
+from mlops_actions import backends, environment, gate, github, promote, registration
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -26,7 +24,11 @@ INPUTS = [
     Input("metrics-file", "A JSON file of metrics (e.g. {\"accuracy\": 0.81}); its values are added as tags "
           "metric.<name>, and metrics-gate is checked against it."),
     Input("metrics-gate", "Conditions the metrics must meet, one per line or comma-separated, e.g. "
-          "'accuracy >= 0.7, auc > 0.8'. A failed condition registers nothing."),
+          "'accuracy >= 0.7, auc > 0.8'; with champion-endpoint also against the champion's, e.g. "
+          "'auc >= champion.auc - 0.005'. A failed condition registers nothing."),
+    Input("champion-endpoint", "An endpoint whose live model (the deployment taking the most traffic) is the "
+          "champion that metrics-gate's champion.<metric> conditions compare with. No champion yet (no endpoint, "
+          "no traffic): those conditions are skipped."),
     backends.REGISTRY,
     *backends.INPUTS,
 ]
@@ -38,10 +40,6 @@ OUTPUTS = {
     "already-registered": "'true' when byte-identical files were registered before and that version is "
                           "returned.",
 }
-
-CONDITION = re.compile(r"^\s*(?P<metric>[\w.-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?\d+(?:\.\d*)?(?:e-?\d+)?)\s*$")
-OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
-             "<": operator.lt}
 
 
 def mapping(inputs: Inputs, name: str) -> dict[str, str]:
@@ -78,22 +76,6 @@ def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def gate(inputs: Inputs, metrics: dict[str, float]) -> list[tuple[str, bool, str]]:
-    """Each condition of metrics-gate: (condition, held, what was found)."""
-    results = []
-    for text in filter(None, (part.strip() for part in re.split(r"[,\n]", inputs["metrics-gate"]))):
-        match = CONDITION.match(text)
-        if not match:
-            raise inputs.error("metrics-gate", f"{text!r} is not a condition",
-                               "write conditions like 'accuracy >= 0.7' (operators >=, <=, >, <, ==, !=)")
-        metric, threshold = match["metric"], float(match["value"])
-        if metric not in metrics:
-            raise inputs.error("metrics-gate", f"metric {metric!r} is not in the metrics file (it has: "
-                               f"{', '.join(metrics) or 'nothing'})", "name a metric the training writes")
-        results.append((text, OPERATORS[match["op"]](metrics[metric], threshold), f"{metric} = {metrics[metric]}"))
-    return results
-
-
 PROVENANCE = ("git.", "github.", "metric.", "property.", "mlops-actions.")  # tags only register-model writes
 
 
@@ -124,19 +106,18 @@ def check_model_folder(inputs: Inputs, base: Path, model_type: str) -> Path:
     return path
 
 
-def summary(model: backends.ModelVersion | None, existing: bool, checks, metrics) -> str:
+def summary(model: backends.ModelVersion | None, existing: bool, checks: list[gate.Check],
+            metrics: dict[str, float], champion: gate.Champion | None) -> str:
     parts = []
     if model:
         what = "already registered as" if existing else "registered as"
         parts.append(f"### ✅ Model {what} `{model.uri}`")
     else:
         parts.append("### ❌ Model not registered: the metrics gate failed")
-    if checks:
-        parts.append(github.markdown_table(["Condition", "Result", "Found"],
-                                           [[text, "✅ met" if held else "❌ not met", found]
-                                            for text, held, found in checks]))
-    elif metrics:
-        parts.append(github.markdown_table(["Metric", "Value"], [[k, v] for k, v in metrics.items()]))
+    if champion:
+        parts.append(gate.champion_line(champion))
+    if checks or metrics:
+        parts.append(github.markdown_table(*gate.table(checks, metrics, champion)))
     return "\n\n".join(parts)
 
 
@@ -164,13 +145,22 @@ def run(inputs: Inputs) -> int:
                            "came from, its metrics, its content)",
                            f"give your tags names that do not start with {', '.join(PROVENANCE)}")
     metrics = read_metrics(inputs, base)
-    checks = gate(inputs, metrics)
-    failed = [(text, found) for text, held, found in checks if not held]
+    conditions = gate.parse(inputs)
+    champion = None
+    if inputs["champion-endpoint"]:
+        endpoint = backends.endpoint_name(inputs, "champion-endpoint")
+        champion = gate.find_champion(backends.connect(inputs), endpoint)
+        print(gate.champion_line(champion))
+    checks = gate.evaluate(inputs, conditions, metrics, champion, digest)
+    for check in checks:
+        if check.held is None:
+            print(f"{check.condition.text}: {check.found}")
+    failed = [check for check in checks if check.held is False]
     if failed:
-        for text, found in failed:
-            github.error(f"The metrics gate failed: {text} is not met ({found}); nothing was registered.",
-                         title="Metrics gate")
-        github.add_summary(summary(None, False, checks, metrics))
+        for check in failed:
+            github.error(f"The metrics gate failed: {check.condition.text} is not met ({check.found}); nothing was "
+                         "registered.", title="Metrics gate")
+        github.add_summary(summary(None, False, checks, metrics, champion))
         return 1
 
     backend = backends.connect_registry(inputs) if inputs["registry"] else backends.connect(inputs)
@@ -184,7 +174,7 @@ def run(inputs: Inputs) -> int:
                                                     properties)
         existing = not created
     print(f"{'Found' if existing else 'Registered'} {model.uri}")
-    github.add_summary(summary(model, existing, checks, metrics))
+    github.add_summary(summary(model, existing, checks, metrics, champion))
     github.set_outputs({"model-name": model.name, "model-version": model.version, "model-uri": model.uri,
                         "already-registered": str(existing).lower()})
     return 0

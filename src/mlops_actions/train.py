@@ -3,22 +3,25 @@
 On the runner (the default, for small models and the local backend) the command runs in an MLflow run
 of the same store the local registry uses: its metrics file is logged, and a training script that calls
 mlflow.start_run() logs into that run. On Azure ML (backend azureml with compute or job-file) a command
-job is submitted and followed until it ends; a failed or cancelled job fails the step.
+job, or the pipeline job a job-file writes, is submitted and followed until it ends; a failed or cancelled
+job fails the step.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 
 from mlops_actions import backends, environment, github, paths
-from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, output_name
+from mlops_actions.backends.azureml.jobs import METRICS_OUTPUT, RESERVED_OUTPUTS, output_name
 from mlops_actions.inputs import Input, Inputs
 from mlops_actions.registration import runner_tags
 
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")  # Azure ML's output names (the CLI v2 job schemas)
 MAX_JOB_MINUTES = 30 * 24 * 60  # an Azure ML job's longest run (resource-limits-capacity: 30 days)
 
 INPUTS = [
@@ -33,7 +36,11 @@ INPUTS = [
     Input("experiment", "The experiment the run belongs to. Empty: the repository's name."),
     Input("compute", "azureml backend: the compute cluster to run on as a command job. Empty (and no "
           "job-file): train on the runner."),
-    Input("job-file", "azureml backend: an Azure ML CLI v2 command job YAML to submit (inputs override it)."),
+    Input("job-file", "azureml backend: an Azure ML CLI v2 command job YAML to submit (inputs override it), or a "
+          "pipeline job YAML (type: pipeline; compute, if given, becomes its settings.default_compute)."),
+    Input("job-output", "azureml backend: the job output that holds the model; a pipeline job-file must declare "
+          "it (the training step binds its model to ${{parent.outputs.<name>}}). Empty: the name model-output's "
+          "last part gives. A pipeline's metrics come back from its output 'metrics', when it declares one."),
     Input("environment", "azureml backend: the job's environment, e.g. azureml:sklearn-env:2."),
     Input("timeout-minutes", "azureml backend: how long to wait for the job; it is cancelled after that.", "120"),
     *backends.INPUTS,
@@ -42,7 +49,7 @@ OUTPUTS = {
     "model-path": "The trained model: a folder on the runner, or azureml://jobs/<job>/outputs/<output> on Azure ML.",
     "metrics-file": "The metrics file (on the runner).",
     "run-id": "The MLflow run (local backend) or Azure ML job the training ran as.",
-    "job-name": "azureml backend: the command job's name.",
+    "job-name": "azureml backend: the job's name.",
     "job-url": "azureml backend: the job in Azure ML studio.",
 }
 
@@ -126,10 +133,15 @@ def on_azureml(inputs: Inputs, base: Path, timeout: int) -> dict[str, str]:
         raise inputs.error("environment" if inputs["command"] else "command", "empty",
                            "give command and environment (or a job-file) for an Azure ML command job")
     model_output = inputs.relative_path("model-output")
-    output = output_name(model_output)  # the job's output that holds the model
+    output = inputs["job-output"] or output_name(model_output)  # the job's output that holds the model
+    if not OUTPUT_NAME.match(output) or output in RESERVED_OUTPUTS:
+        raise inputs.error("job-output", "not a job output name this job can use", "give letters, digits and "
+                           f"underscores, starting with a letter, other than {', '.join(sorted(RESERVED_OUTPUTS))}")
     metrics = inputs.relative_path("metrics-file") if inputs["metrics-file"] else ""
     job = backend.command_job(job_file, inputs["command"], inputs["environment"], inputs["compute"],
-                              experiment_name(inputs), model_output, base, metrics)
+                              experiment_name(inputs), model_output, base, metrics, output)
+    if job.type == "pipeline" and METRICS_OUTPUT not in (job.outputs or {}):
+        metrics = ""  # said when it was submitted
     with github.group(f"Azure ML job {job.name}: {job.studio_url}"):
         status, started, last = status_of(job), time.monotonic(), None
         while status not in backend.FINISHED:

@@ -218,14 +218,18 @@ class AssetService:
     # -- environments and data ---------------------------------------------------------------------
 
     def route_versioned(self, method, parts, query, body):
-        """Environments (an inline environment in a deployment file becomes CliV2AnonymousEnvironment) and
-        data assets (a deployment's data collection registers them)."""
+        """Environments (an inline environment in a deployment file becomes CliV2AnonymousEnvironment), data
+        assets (a deployment's data collection registers them) and components (each step of a pipeline job
+        written inline becomes an anonymous component, azureml_anonymous/versions/<hash>, that the step's
+        componentId names: REST spec ComponentVersion {componentSpec}, azure-ai-ml's
+        ANONYMOUS_COMPONENT_NAME)."""
         if len(parts) != 4 or method not in ("GET", "PUT"):
             raise not_found(f"route {'/'.join(parts)}")
         kind, name, version = parts[0], parts[1], parts[3]
         key = f"{kind}/{name}:{version}"
         if method == "PUT":
-            self.check(rest.EnvironmentVersion if kind == "environments" else rest.DataVersionBase, body, kind)
+            self.check({"environments": rest.EnvironmentVersion, "components": rest.ComponentVersion}.get(
+                kind, rest.DataVersionBase), body, kind)
             created = key not in self.environments
             self.environments[key] = {"id": f"{self.ws_id}/{kind}/{name}/versions/{version}", "name": version,
                                       "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",

@@ -24,6 +24,15 @@ Sources:
   {uri, type} (azure-ai-ml's dataset_dataplane models, BatchDataUriResponse); the files are then read from
   the datastore.
 
+Pipeline jobs (jobType Pipeline; REST spec PipelineJob, azure-ai-ml _restclient: inputs, outputs, jobs,
+settings; learn.microsoft.com/azure/machine-learning/reference-yaml-job-pipeline): each step runs as a command
+of its own, in the order its inputs name other steps' outputs (${{parent.jobs.<step>.outputs.<output>}}) or
+the pipeline's inputs (${{parent.inputs.<input>}}); a step output bound to ${{parent.outputs.<output>}} is
+the pipeline's output, kept at azureml/<pipeline job>/<output>. The SDK sends each inline step as an
+anonymous component (components/azureml_anonymous/versions/<hash>, with its command, code and outputs) that
+the step's componentId names; the compute is settings.default_compute or the step's computeId. A step that
+fails fails the pipeline (settings.continue_on_step_failure is not emulated), with the step named.
+
 Not emulated: the job's environment (the command runs with the tests' Python), compute provisioning,
 MLflow tracking to the workspace, and input modes other than a download.
 """
@@ -43,6 +52,8 @@ from azureml_emulator.arm import ARM, ArmError, bad_request, not_found, now
 from azureml_emulator.assets import ASSET_NAME
 from azureml_emulator.endpoints import seconds
 
+PARENT = re.compile(r"^\$\{\{\s*parent\.(?:jobs\.(?P<step>[A-Za-z0-9_]+)\.outputs|(?P<kind>inputs|outputs))\."
+                    r"(?P<name>[A-Za-z0-9_]+)\s*\}\}$")
 EXPRESSION = re.compile(r"\$\{\{\s*(?P<kind>inputs|outputs)\.(?P<name>[A-Za-z0-9_]+)\s*\}\}")
 BEFORE_RUNNING = ["Starting", "Preparing", "Queued"]
 TERMINAL = ("Completed", "Failed", "Canceled")
@@ -92,10 +103,16 @@ class JobService:
         if name in self.jobs:  # an update replaces the tags, nothing else
             self.jobs[name]["properties"]["tags"] = properties.get("tags") or {}
             return 200, self.jobs[name], {}
-        compute = (properties.get("computeId") or "").rstrip("/").rsplit("/", 1)[-1].removeprefix("azureml:")
-        if compute and compute not in self.computes:
-            raise ArmError(400, f"Unknown compute target '{compute}'.", inner="BadArgument")
-        code = self.code_of(properties.get("codeId") or "")
+        pipeline = properties.get("jobType") == "Pipeline"
+        computes = [properties.get("computeId") or ""]
+        if pipeline:
+            computes += [str((properties.get("settings") or {}).get("default_compute") or "")]
+            computes += [step.get("computeId") or "" for step in self.steps(properties).values()]
+        for compute in computes:
+            compute = compute.rstrip("/").rsplit("/", 1)[-1].removeprefix("azureml:")
+            if compute and compute not in self.computes:
+                raise ArmError(400, f"Unknown compute target '{compute}'.", inner="BadArgument")
+        code = None if pipeline else self.code_of(properties.get("codeId") or "")
         outputs = {key: {"description": None, "uri": None, "assetName": None, "mode": "ReadWriteMount", **value}
                    for key, value in (properties.get("outputs") or {}).items()}
         outputs["default"] = {"description": None, "assetName": None, "mode": "ReadWriteMount",
@@ -142,17 +159,37 @@ class JobService:
             if run["injected"] and properties["status"] == run["injected"][0]:
                 run["error"] = {"code": run["injected"][1], "message": run["injected"][2]}
 
-    def execute(self, name: str) -> None:
-        """Run the job's command in its uploaded code, with its outputs as folders, and keep what it wrote."""
-        run, properties = self.runs[name], self.jobs[name]["properties"]
-        folder: Path = run["folder"]
+    def steps(self, properties: dict) -> dict[str, dict]:
+        """A pipeline's steps, each with the component its componentId names (400 when there is none)."""
+        steps = properties.get("jobs") or {}
+        if not isinstance(steps, dict) or not steps:
+            raise bad_request("A pipeline job needs at least one job in 'jobs'.")
+        for step_name, step in steps.items():
+            match = re.search(r"/components/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+                              str(step.get("componentId") or ""))
+            if not match or f"components/{match['name']}:{match['version']}" not in self.environments:
+                raise bad_request(f"Component {step.get('componentId')!r} of job {step_name} was not found in "
+                                  f"workspace {self.workspace}.")
+        return steps
+
+    def workdir(self, code: dict | None, folder: Path) -> Path:
+        """The job's uploaded code, downloaded into folder/snapshot (its one top folder, if it has one)."""
         (folder / "snapshot").mkdir(parents=True, exist_ok=True)
         workdir = folder / "snapshot"
-        if run["code"]:
-            copied = self.download(run["code"]["properties"]["codeUri"], workdir)
+        if code:
+            copied = self.download(code["properties"]["codeUri"], workdir)
             top = {entry.split("/")[0] for entry in copied}
             if len(top) == 1 and (workdir / next(iter(top))).is_dir():
                 workdir = workdir / next(iter(top))
+        return workdir
+
+    def execute(self, name: str) -> None:
+        """Run the job's command in its uploaded code, with its outputs as folders, and keep what it wrote."""
+        run, properties = self.runs[name], self.jobs[name]["properties"]
+        if properties.get("jobType") == "Pipeline":
+            return self.execute_pipeline(name)
+        folder: Path = run["folder"]
+        workdir = self.workdir(run["code"], folder)
         values = {}
         for key, spec in (properties.get("inputs") or {}).items():
             if spec.get("jobInputType") == "literal":
@@ -165,14 +202,84 @@ class JobService:
         for key in properties.get("outputs") or {}:
             (folder / "outputs" / key).mkdir(parents=True, exist_ok=True)
             values[("outputs", key)] = str(folder / "outputs" / key)
-        command = EXPRESSION.sub(lambda m: values.get((m["kind"], m["name"]), m[0]), properties.get("command", ""))
+        code = self.run_command(name, workdir, folder, properties.get("command", ""), values,
+                                properties.get("environmentVariables") or {}, properties.get("limits") or {})
+        if code and not run["error"] and properties["status"] not in ("CancelRequested", "Canceled"):
+            last = (self.job_log(name).strip().splitlines() or [""])[-1]
+            run["error"] = {"code": "UserError", "message": f"Execution failed. User process 'bash' exited with "
+                            f"status code {code}. Please check log file 'user_logs/std_log.txt' for error "
+                            f"details. Error: {last}"}
+        self.keep(name, folder, properties.get("outputs") or {})
+
+    def keep(self, name: str, folder: Path, outputs: dict) -> None:
+        """The job's logs and named outputs, uploaded where Azure keeps them."""
+        if self.storage:
+            self.upload_folder(folder / "user_logs", self.artifact_container, f"ExperimentRun/dcid.{name}/user_logs")
+            for key in outputs:
+                if key != "default":
+                    self.upload_folder(folder / "outputs" / key, self.blob_container, f"azureml/{name}/{key}")
+
+    def execute_pipeline(self, name: str) -> None:
+        """Each step in the order of what it reads, in a folder of its own, until one fails."""
+        run, properties = self.runs[name], self.jobs[name]["properties"]
+        folder: Path = run["folder"]
+        steps, done = self.steps(properties), {}
+        pipeline_inputs = {key: str(spec.get("value", spec.get("uri", ""))) for key, spec in
+                           (properties.get("inputs") or {}).items()}
+        while len(done) < len(steps):
+            ready = [step for step, spec in steps.items() if step not in done and all(
+                not (m := PARENT.match(str(value.get("value", "")))) or not m["step"] or m["step"] in done
+                for value in (spec.get("inputs") or {}).values())]
+            if not ready:
+                run["error"] = {"code": "UserError", "message": "The pipeline's steps read each other's outputs in "
+                                "a cycle."}
+                return
+            step = ready[0]
+            spec = steps[step]
+            match = re.search(r"/components/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", spec["componentId"])
+            component = self.environments[f"components/{match['name']}:{match['version']}"]["properties"]
+            component = component["componentSpec"]
+            step_folder = folder / "steps" / step
+            values: dict[tuple[str, str], str] = {}
+            for key, value in (spec.get("inputs") or {}).items():
+                bound = PARENT.match(str(value.get("value", "")))
+                if bound and bound["step"]:
+                    values[("inputs", key)] = done[bound["step"]][bound["name"]]
+                elif bound and bound["kind"] == "inputs":
+                    values[("inputs", key)] = pipeline_inputs.get(bound["name"], "")
+                else:
+                    values[("inputs", key)] = str(value.get("value", ""))
+            outputs = {}
+            for key in component.get("outputs") or {}:
+                bound = PARENT.match(str(((spec.get("outputs") or {}).get(key) or {}).get("value", "")))
+                target = folder / "outputs" / bound["name"] if bound and bound["kind"] == "outputs" else \
+                    step_folder / "outputs" / key
+                target.mkdir(parents=True, exist_ok=True)
+                values[("outputs", key)] = outputs[key] = str(target)
+            code = self.code_of(str(component.get("code") or "").removeprefix("azureml:"))
+            returned = self.run_command(name, self.workdir(code, step_folder), step_folder,
+                                        component.get("command", ""), values,
+                                        component.get("environment_variables") or {}, properties.get("limits") or {})
+            if returned:
+                if not run["error"] and properties["status"] not in ("CancelRequested", "Canceled"):
+                    run["error"] = {"code": "UserError", "message": f"Pipeline step {step} failed: its command "
+                                    f"exited with {returned}."}
+                break
+            done[step] = outputs
+        self.keep(name, folder, properties.get("outputs") or {})
+
+    def run_command(self, name: str, workdir: Path, folder: Path, command: str, values: dict, variables: dict,
+                    limits: dict) -> int:
+        """Run a command with its ${{inputs.X}} and ${{outputs.X}} replaced; its log goes to the job's."""
+        run = self.runs[name]
+        command = EXPRESSION.sub(lambda m: values.get((m["kind"], m["name"]), m[0]), command)
         environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
                        "HOME": str(folder), "LANG": "C.UTF-8", "AZUREML_RUN_ID": name,
-                       **(properties.get("environmentVariables") or {})}
-        log_file = folder / "user_logs" / "std_log.txt"
+                       **variables}
+        log_file = run["folder"] / "user_logs" / "std_log.txt"
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        timeout = seconds((properties.get("limits") or {}).get("timeout") or "PT1H")
-        with open(log_file, "wb") as log:
+        timeout = seconds(limits.get("timeout") or "PT1H")
+        with open(log_file, "ab") as log:
             run["process"] = subprocess.Popen(["bash", "-c", command], cwd=workdir, env=environment, stdout=log,
                                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                               start_new_session=True)
@@ -183,16 +290,7 @@ class JobService:
                 code = run["process"].wait()
                 run["error"] = {"code": "JobTimeout", "message": f"The job exceeded its limit of {timeout:.0f} s "
                                 "(limits.timeout) and was canceled."}
-        if code and not run["error"] and properties["status"] not in ("CancelRequested", "Canceled"):
-            last = (log_file.read_text(errors="replace").strip().splitlines() or [""])[-1]
-            run["error"] = {"code": "UserError", "message": f"Execution failed. User process 'bash' exited with "
-                            f"status code {code}. Please check log file 'user_logs/std_log.txt' for error "
-                            f"details. Error: {last}"}
-        if self.storage:
-            self.upload_folder(folder / "user_logs", self.artifact_container, f"ExperimentRun/dcid.{name}/user_logs")
-            for key in properties.get("outputs") or {}:
-                if key != "default":
-                    self.upload_folder(folder / "outputs" / key, self.blob_container, f"azureml/{name}/{key}")
+        return code
 
     def cancel_job(self, name: str):
         properties, run = self.jobs[name]["properties"], self.runs[name]

@@ -213,6 +213,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         parts = rest.split("/")
         routes = {"onlineEndpoints": self.route_endpoints, "models": self.route_models, "codes": self.route_codes,
                   "environments": self.route_versioned, "data": self.route_versioned,
+                  "components": self.route_versioned,
                   "datastores": self.route_datastores, "jobs": self.route_jobs, "computes": self.route_computes,
                   "schedules": self.route_schedules}
         if parts[0] in routes:

@@ -148,6 +148,9 @@ class Backend(Protocol):
     def get_endpoint(self, name: str) -> Endpoint | None:
         """The endpoint, or None when it does not exist."""
 
+    def deployed_model(self, endpoint: str, deployment: str) -> ModelVersion:
+        """The registered version a deployment of the endpoint serves, with its tags."""
+
     def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
         """Create the endpoint if it does not exist (with an endpoint file: its settings)."""
 

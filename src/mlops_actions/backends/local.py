@@ -261,6 +261,11 @@ class LocalBackend:
         record = self._read(name)
         return self._endpoint(record) if record else None
 
+    def deployed_model(self, endpoint: str, deployment: str) -> ModelVersion:
+        uri = self._existing(endpoint)["deployments"][deployment]["model"]  # models:/<name>/<version>
+        name, version = uri.removeprefix("models:/").rsplit("/", 1)
+        return self.get_model(name, version)
+
     def ensure_endpoint(self, name: str, spec_file: Path | None = None) -> Endpoint:
         """Create the endpoint if it does not exist; (re)start its router if it is not running."""
         with self.lock():

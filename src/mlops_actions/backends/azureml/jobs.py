@@ -35,27 +35,30 @@ class Jobs(Connection):
 
     @translated("submitting the training job")
     def command_job(self, job_file: Path | None, command_line: str, environment: str, compute: str,
-                    experiment: str, model_output: str, code: Path, metrics_file: str = ""):
+                    experiment: str, model_output: str, code: Path, metrics_file: str = "", job_output: str = ""):
         """Submit a command job (from a CLI v2 job YAML, or built from the inputs) whose code is `code` (the
         SDK uploads it, leaving out what .amlignore or else .gitignore lists) unless the file names its own.
         What the command writes at model_output lands in the output named after its last part, and the
         metrics file in the output `metrics`. Nothing is submitted when the file is not a command job or the
-        compute does not exist."""
+        compute does not exist. A pipeline job file is submitted as pipeline_job does."""
         from azure.ai.ml import Output, command, load_job
         from azure.ai.ml.entities import Command
-        from azure.core.exceptions import ResourceNotFoundError
 
-        routes = {output_name(model_output): model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
+        job_output = job_output or output_name(model_output)
+        routes = {job_output: model_output, **({METRICS_OUTPUT: metrics_file} if metrics_file else {})}
         if job_file:
             import yaml
 
             written = yaml.safe_load(job_file.read_text()) or {}
             outputs = {**{output: {"type": "uri_folder"} for output in routes}, **(written.get("outputs") or {})}
+            if written.get("type", "command") not in ("command", "pipeline"):
+                raise ActionError("Not a command or pipeline job", f"{job_file} defines a {written.get('type')} "
+                                  "job; train submits command and pipeline jobs (type: command or pipeline). Fix: "
+                                  "give one of those.")
+            if written.get("type") == "pipeline":
+                return self.pipeline_job(job_file, written, compute, experiment, job_output, bool(metrics_file))
             job = load_job(job_file, params_override=[{"outputs": outputs}])
-            if job.type != "command" or not isinstance(job, Command):  # a command job loads as a Command
-                raise ActionError("Not a command job", f"{job_file} defines a {job.type} job; train submits "
-                                  "command jobs (type: command). Fix: give a command job, or run a pipeline "
-                                  "yourself.")
+            assert isinstance(job, Command), "a command job loads as a Command"
             assert job.command is not None, "load_job refuses a command job without a command"
             job.command = routed(command_line or job.command, routes)
             job.environment = environment or job.environment
@@ -65,17 +68,50 @@ class Jobs(Connection):
                           outputs={output: Output(type="uri_folder") for output in routes})
         job.experiment_name = job.experiment_name or experiment
         if job.compute:
-            try:
-                self.client.compute.get(job.compute)
-            except ResourceNotFoundError:
-                raise ActionError("Compute not found", f"compute {job.compute} does not exist in workspace "
-                                  f"{self.workspace}; nothing was submitted. Fix: create it (mlops-actions setup "
-                                  "shows how) or name an existing one.") from None
+            self.require_compute(job.compute)
         if job.code:  # the job file's own code folder, as it names it
             return self.client.jobs.create_or_update(job)
         with tempfile.TemporaryDirectory(prefix="mlops-actions-code-") as staged:
             job.code = str(copy_files(code, Path(staged)))
             return self.client.jobs.create_or_update(job)
+
+    def pipeline_job(self, job_file: Path, written: dict, compute: str, experiment: str, model_output: str,
+                     metrics: bool):
+        """Submit a pipeline job as its file writes it (each step's code is the folder it names), on `compute`
+        when given (settings.default_compute). The model is its output `model_output`, which the file must
+        declare; the metrics come back from its output `metrics` when it declares one."""
+        from azure.ai.ml import load_job
+        from azure.ai.ml.entities import PipelineJob
+
+        declared = written.get("outputs") or {}
+        if model_output not in declared:
+            raise ActionError("No such pipeline output", f"{job_file} declares no output {model_output!r} (its "
+                              f"outputs: {', '.join(declared) or 'none'}); nothing was submitted. Fix: set "
+                              "job-output to the pipeline output that holds the model, and bind the training "
+                              "step's model output to it (${{parent.outputs.<name>}}).")
+        if metrics and METRICS_OUTPUT not in declared:
+            print(f"{job_file} declares no output {METRICS_OUTPUT!r}: no metrics file comes back from the job",
+                  flush=True)
+        job = load_job(job_file, params_override=[{"settings.default_compute": compute}] if compute else [])
+        assert isinstance(job, PipelineJob), "a pipeline job loads as a PipelineJob"
+        job.experiment_name = job.experiment_name or experiment
+        default = getattr(job.settings, "default_compute", None) if job.settings else None
+        for name in {str(default or "").removeprefix("azureml:"), *(
+                str(getattr(step, "compute", "") or "").removeprefix("azureml:") for step in job.jobs.values())} - {""}:
+            if name.startswith("${{"):
+                continue
+            self.require_compute(name)
+        return self.client.jobs.create_or_update(job)
+
+    def require_compute(self, name: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.client.compute.get(name)
+        except ResourceNotFoundError:
+            raise ActionError("Compute not found", f"compute {name} does not exist in workspace {self.workspace}; "
+                              "nothing was submitted. Fix: create it (mlops-actions setup shows how) or name an "
+                              "existing one.") from None
 
     @translated("downloading the job's output")
     def download_output(self, name: str, output: str, into: Path) -> Path:

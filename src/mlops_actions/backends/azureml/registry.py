@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -131,3 +132,16 @@ class Registry(Connection):
                                   f"{len(files)} items, not its one file or folder; nothing was registered.")
             copied = Model(name=model.name, version=model.version, path=str(files[0]), type=model.type, tags=tags)
             return self._version(self.client.models.create_or_update(copied))
+
+    @translated("reading the deployment's model")
+    def deployed_model(self, endpoint: str, deployment: str) -> ModelVersion:
+        """The deployment's model, given as an ARM id (.../workspaces/<ws>/models/<name>/versions/<version>, as
+        Azure answers for azureml:<name>:<version>) of this workspace's registry."""
+        reference = str(self.client.online_deployments.get(deployment, endpoint).model or "")
+        match = re.search(r"/workspaces/[^/]+/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", reference) or \
+            re.match(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", reference)
+        if not match:
+            raise ActionError("Model not in the workspace", f"deployment {deployment} of endpoint {endpoint} serves "
+                              f"{reference or 'no registered model'}, not a version of workspace {self.workspace}'s "
+                              "registry, whose tags hold its metrics. Fix: deploy a registered model version.")
+        return self.get_model(match["name"], match["version"])
