@@ -108,3 +108,23 @@ def test_a_datastore_uri_into_a_registry_is_refused_before_any_call(azure):
                                          "the model's folder"):
         call(register, azure, **{"model-name": "credit", "model-path": URI, "registry": "shared"})
     assert azure.requests == []
+
+
+def test_a_champion_deployed_from_the_registry_is_read_there_in_the_workspace_named_by_its_resource_id(azure):
+    metrics = azure.runner.workspace / "metrics.json"
+
+    def challenge(folder: str, auc: float) -> int:
+        metrics.write_text(f'{{"auc": {auc}}}')
+        workspace_id = (f"/subscriptions/{azure.subscription}/resourceGroups/rg/providers/"
+                        "Microsoft.MachineLearningServices/workspaces/ws")
+        return register.run(Inputs.read(register.INPUTS, {
+            "backend": "azureml", "subscription-id": azure.subscription, "resource-group": "elsewhere",
+            "workspace": "ws", "model-name": "credit", "model-path": folder, "registry": "shared",
+            "metrics-file": str(metrics), "metrics-gate": "auc >= champion.auc - 0.005",
+            "champion-endpoint": "credit-prd", "champion-workspace": workspace_id}, environ={}))
+
+    assert challenge("model", 0.9) == 0  # no champion yet
+    call(deploy, azure, **{"endpoint-name": "credit-prd", "model-name": REFERENCE})
+    assert challenge("other", 0.8949) == 1  # the champion's metric.auc, read from the registry's version 1
+    assert list(azure.registries["shared"]["credit"]) == ["1"]
+    assert challenge("other", 0.895) == 0 and azure.runner.outputs()["model-version"] == "2"

@@ -241,8 +241,9 @@ def test_each_block_the_starter_comments_out_is_valid_turned_on(tmp_path):
     config.write_text(uncomment(text, "azure").replace("backend: local ", "backend: azureml"))
     assert load(config)["azure"]["workspace"] == "my-workspace"
     properties = json.dumps(schema())
-    commented = [line.strip()[2:] for line in text.splitlines() if line.startswith(" ") and line.strip()[:2] == "# "]
-    assert len(commented) == 9, commented
+    commented = [line.strip()[2:] for line in text.splitlines() if line.startswith(" ") and line.strip()[:2] == "# "
+                 and not line.strip().startswith("# - ")]  # a key, not a list item (the champion condition)
+    assert len(commented) == 11, commented
     for line in commented:  # each commented key inside a block that is on is a key of the schema
         assert f'"{line.split(":")[0]}": {{' in properties, line
 
@@ -367,6 +368,8 @@ def test_a_registry_is_registered_into_once_and_each_environment_deploys_from_it
     [register] = [s for s in ci["jobs"]["train"]["steps"] if s.get("id") == "register"]
     assert register["with"]["registry"] == "contoso-models"  # signed in as CI, which has no GitHub environment
     assert register["with"]["client-id"] == "aaaaaaaa-bbbb-cccc-dddd-000000000001"
+    # the champion is production's model, in production's workspace (not CI's)
+    assert (register["with"]["champion-endpoint"], register["with"]["champion-workspace"]) == ("credit-prd", PRODUCTION)
     for job, workspace, client, environment in [
             ("staging", "mlw-credit-staging", "aaaaaaaa-bbbb-cccc-dddd-000000000002", "staging"),
             ("production", "mlw-credit-prod", "aaaaaaaa-bbbb-cccc-dddd-000000000003", "production-eu")]:
@@ -380,6 +383,10 @@ def test_a_registry_is_registered_into_once_and_each_environment_deploys_from_it
         [deploy] = [s for s in actions if s.get("id") == "deploy"]
         assert deploy["with"]["registry"] == "contoso-models"
         assert not [s for s in actions if "promote-model" in s["uses"]]  # the registry holds the one version
+
+
+PRODUCTION = ("/subscriptions/22222222-3333-4444-5555-666666666666/resourceGroups/rg-ml-prod/providers/"
+              "Microsoft.MachineLearningServices/workspaces/mlw-credit-prod")
 
 
 def promotion_config(tmp_path: Path, text: str) -> Path:
@@ -396,6 +403,7 @@ def test_without_a_registry_production_copies_the_version_from_stagings_workspac
     cd = yaml.safe_load((tmp_path / ".github" / "workflows" / "cd.yml").read_text())
     [register] = [s for s in ci["jobs"]["train"]["steps"] if s.get("id") == "register"]
     assert "registry" not in register["with"] and register["with"]["workspace"] == "mlw-credit-staging"
+    assert register["with"]["champion-workspace"] == PRODUCTION
     assert "promote-model" not in str(cd["jobs"]["staging"])
     steps = cd["jobs"]["production"]["steps"]
     names = [s.get("name") for s in steps]
@@ -415,14 +423,17 @@ def test_without_a_registry_production_copies_the_version_from_stagings_workspac
     audit = subprocess.run([tool("zizmor"), "--offline", "--persona", "pedantic", "."], cwd=tmp_path,
                            capture_output=True, text=True)
     assert audit.returncode == 0 and "No findings to report" in audit.stdout, audit.stdout + audit.stderr
-    # one workspace for both (the environments name none of their own): nothing to copy
+    # one workspace for both (the environments name none of their own): nothing to copy, the champion is here
     text = re.sub(r"\n    (subscription-id|resource-group|workspace|client-id): .*", "", text)
     assert run_generate(promotion_config(tmp_path, text)) == 0
     assert "promote-model" not in (tmp_path / ".github" / "workflows" / "cd.yml").read_text()
+    ci = (tmp_path / ".github" / "workflows" / "ci.yml").read_text()
+    assert "champion-endpoint: \"credit-prd\"" in ci and "champion-workspace" not in ci
 
 
 def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_path):
-    text = (GOLDEN / "local" / "mlops.yml").read_text().replace(
+    champion = "    - accuracy >= 0.7\n    - accuracy >= champion.accuracy\n"
+    text = (GOLDEN / "local" / "mlops.yml").read_text().replace("    - accuracy >= 0.7\n", champion).replace(
         "endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: staging").replace(
         "endpoint: diabetes-production", "endpoint: diabetes-production\n    workspace: production")
     assert run_generate(promotion_config(tmp_path, text)) == 0
@@ -430,6 +441,9 @@ def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_pat
     monitor = yaml.safe_load((tmp_path / ".github" / "workflows" / "monitor.yml").read_text())
     [copy] = [s for s in cd["jobs"]["production"]["steps"] if "promote-model" in s.get("uses", "")]
     assert copy["with"]["from-workspace"] == "staging" and copy["with"]["workspace"] == "production"
+    ci = yaml.safe_load((tmp_path / ".github" / "workflows" / "ci.yml").read_text())
+    [register] = [s for s in ci["jobs"]["train"]["steps"] if s.get("id") == "register"]
+    assert (register["with"]["workspace"], register["with"]["champion-workspace"]) == ("staging", "production")
     assert {s["with"]["workspace"] for s in monitor["jobs"]["monitor"]["steps"] if "mlops-actions/" in
             s.get("uses", "")} == {"production"}
 
@@ -446,6 +460,10 @@ def test_the_local_backend_gives_each_named_workspace_a_state_of_its_own(tmp_pat
     (lambda t: t + "registry:\n  location: westeurope\n", "registry.location (line 35): unknown key"),
     (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: ../up"),
      "environments.staging.workspace (line 22): '../up' is not valid"),
+    (lambda t: t.replace("endpoint: diabetes-staging", "endpoint: diabetes-staging\n    workspace: staging")
+     .replace("    - accuracy >= 0.7\n", "    - accuracy >= champion.accuracy\n"),
+     "environments.staging.workspace (line 22): staging has a workspace of its own and production has none, so "
+     "the metrics gate's champion (production's model) cannot be named. Fix: give production a workspace too"),
 ])
 def test_bad_promotion_config_is_one_clear_error(tmp_path, edit, message):
     assert message in refusal(tmp_path, "local", edit)

@@ -134,6 +134,25 @@ def test_the_champion_is_the_model_taking_the_most_traffic_and_a_challenger_that
     assert "| accuracy | 0.8 | 0.8 | accuracy >= 0.7 | ✅ met |" in runner.summary()
 
 
+def test_a_champion_deployed_from_a_registry_in_another_workspace_is_read_in_the_registry(lab, runner):
+    metrics = lab["folder"] / "registry-metrics.json"
+
+    def challenge(model: Path, auc: float) -> int:  # CI: registers into the registry, the champion in production
+        metrics.write_text(json.dumps({"auc": auc}))
+        return call(register, lab, **{"model-name": "shared-champ", "model-path": str(model), "registry": "shared",
+                                      "metrics-file": str(metrics), "metrics-gate": "auc >= champion.auc - 0.005",
+                                      "champion-endpoint": "registry-prd", "champion-workspace": "production"})
+
+    assert challenge(lab["v1"], 0.9) == 0
+    reference = runner.outputs()["model-uri"]
+    assert reference == "azureml://registries/shared/models/shared-champ/versions/1"
+    assert call(deploy, lab, **{"endpoint-name": "registry-prd", "model-name": reference,
+                                "workspace": "production"}) == 0
+    assert challenge(lab["v2"], 0.8949) == 1  # below the registry version's metric.auc 0.9 - 0.005
+    assert challenge(lab["v2"], 0.895) == 0 and runner.outputs()["model-version"] == "2"
+    LocalBackend(lab["state"] / "workspaces" / "production").delete_endpoint("registry-prd")
+
+
 def test_deploy_smoke_test_and_state_that_survives_the_process(lab, runner):
     assert call(deploy, lab, **{"endpoint-name": "survives", "model-name": "diabetes", "model-version": "1"}) == 0
     outputs = runner.outputs()

@@ -22,6 +22,7 @@ INPUTS = [
           "accuracy >= 0.7'; each is reported, and one not met fails the step."),
     Input("champion-endpoint", "The endpoint whose live model (the deployment taking the most traffic) is the "
           "champion.", required=True),
+    backends.CHAMPION_WORKSPACE,
     Input("pull-request", "The pull request to comment on (github.event.pull_request.number). Empty: the job "
           "summary only."),
     Input("github-token", "With pull-request: a token that may write its comments (github.token, with "
@@ -95,7 +96,7 @@ def run(inputs: Inputs) -> int:
     conditions = gate.parse(inputs)
     endpoint = backends.endpoint_name(inputs, "champion-endpoint")
     environment.require(inputs["backend"])
-    champion = gate.find_champion(backends.connect(inputs), endpoint)
+    champion = gate.champion_of(inputs, endpoint)
     print(gate.champion_line(champion))
     checks = gate.evaluate(inputs, conditions, metrics, champion)
     body = report(checks, metrics, champion)

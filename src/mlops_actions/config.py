@@ -214,6 +214,12 @@ def load(path: Path) -> dict:
                         "the training writes, and model.metrics-file is not set. Fix: set model.metrics-file")
     if not problems:
         problems += complete_environments(data, lines)
+    staging, production = data["environments"]["staging"], data["environments"]["production"]
+    if not problems and data["backend"] == "local" and staging["workspace"] and not production["workspace"] and \
+            any("champion." in condition for condition in data["model"].get("gate") or []):
+        problems.append(f"environments.staging.workspace (line {lines.get(('environments', 'staging', 'workspace'))}): "
+                        "staging has a workspace of its own and production has none, so the metrics gate's champion "
+                        "(production's model) cannot be named. Fix: give production a workspace too")
     if not problems and len(data["library"]["ref"]) == 40 and "tag" not in data["library"]:
         data["library"]["tag"] = ""
     if problems:

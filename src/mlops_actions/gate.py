@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlops_actions import backends
@@ -72,14 +73,25 @@ def parse(inputs: Inputs, name: str = "metrics-gate") -> list[Condition]:
     return conditions
 
 
-def find_champion(backend: backends.Backend, endpoint: str) -> Champion:
-    """The model version the endpoint's live deployment serves, or why there is none yet."""
+def find_champion(backend: backends.Backend, endpoint: str,
+                  registry: Callable[[str], backends.Backend] | None = None) -> Champion:
+    """The model version the endpoint's live deployment serves, or why there is none yet. A version it deploys from
+    an Azure ML registry is read there (`registry` connects to one by name), with its tags."""
     found = backend.get_endpoint(endpoint)
     if found is None:
         return Champion(endpoint, None, f"endpoint {endpoint} does not exist yet")
     if found.live is None:
         return Champion(endpoint, None, f"no deployment of endpoint {endpoint} takes traffic")
+    shared = backends.REGISTRY_REFERENCE.match(found.deployments.get(found.live, ""))
+    if shared and shared["version"] and registry:
+        return Champion(endpoint, registry(shared["registry"]).get_model(shared["name"], shared["version"]))
     return Champion(endpoint, backend.deployed_model(endpoint, found.live))
+
+
+def champion_of(inputs: Inputs, endpoint: str) -> Champion:
+    """The champion on `endpoint`, in the workspace champion-workspace names (else the inputs' own)."""
+    return find_champion(backends.connect_champion(inputs), endpoint,
+                         lambda name: backends.connect_registry(inputs, name))
 
 
 def evaluate(inputs: Inputs, conditions: list[Condition], metrics: dict[str, float], champion: Champion | None,

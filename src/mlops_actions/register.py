@@ -29,6 +29,7 @@ INPUTS = [
     Input("champion-endpoint", "An endpoint whose live model (the deployment taking the most traffic) is the "
           "champion that metrics-gate's champion.<metric> conditions compare with. No champion yet (no endpoint, "
           "no traffic): those conditions are skipped."),
+    backends.CHAMPION_WORKSPACE,
     backends.REGISTRY,
     *backends.INPUTS,
 ]
@@ -149,7 +150,7 @@ def run(inputs: Inputs) -> int:
     champion = None
     if inputs["champion-endpoint"]:
         endpoint = backends.endpoint_name(inputs, "champion-endpoint")
-        champion = gate.find_champion(backends.connect(inputs), endpoint)
+        champion = gate.champion_of(inputs, endpoint)
         print(gate.champion_line(champion))
     checks = gate.evaluate(inputs, conditions, metrics, champion, digest)
     for check in checks:

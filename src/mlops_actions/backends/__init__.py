@@ -47,6 +47,15 @@ REGISTRY = Input(
     "Azure ML's registry discovery; the local backend keeps one of its own, under state-dir/registries/<name>). "
     "Empty: the workspace's.")
 
+# Where register-model finds the endpoint its metrics gate compares with (production's, in another workspace when
+# each environment has its own)
+CHAMPION_WORKSPACE = Input(
+    "champion-workspace", "The workspace of champion-endpoint when it is not this one. azureml: its name (in "
+    "subscription-id and resource-group) or its resource ID, /subscriptions/<s>/resourceGroups/<g>/providers/"
+    "Microsoft.MachineLearningServices/workspaces/<w>; local: its name, as workspace takes it. Empty: workspace's.")
+WORKSPACE_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+)/providers/"
+                          r"Microsoft\.MachineLearningServices/workspaces/(?P<workspace>[^/]+)$", re.IGNORECASE)
+
 # Azure's naming rules, checked before any call. Endpoints and deployments follow the same one.
 ONLINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 ONLINE_RULE = "3 to 32 letters, digits and hyphens, starting with a letter and not ending with a hyphen"
@@ -229,6 +238,23 @@ def connect(inputs: Inputs) -> Backend:
     return connect_azureml(inputs)
 
 
+def connect_champion(inputs: Inputs) -> Backend:
+    """The workspace the champion-workspace input names (see CHAMPION_WORKSPACE), else the inputs' own."""
+    value = inputs["champion-workspace"]
+    if not value:
+        return connect(inputs)
+    if inputs.choice("backend") == "local":
+        from mlops_actions.backends.local import LocalBackend
+
+        return LocalBackend(local_workspace(inputs, "champion-workspace"))
+    found = WORKSPACE_ID.match(value)
+    if not found:
+        check_name(inputs, "champion-workspace", WORKSPACE_NAME, "workspace",
+                   f"{REGISTRY_RULE}, or the workspace's resource ID")
+    return connect_azureml(inputs, {"subscription-id": found["subscription"], "resource-group": found["group"],
+                                    "workspace": found["workspace"]} if found else {"workspace": value})
+
+
 def local_workspace(inputs: Inputs, input_name: str) -> Path:
     """The local backend's state for the workspace the input names: state-dir/workspaces/<name>, else state-dir."""
     if not inputs[input_name]:
@@ -252,15 +278,16 @@ def connect_registry(inputs: Inputs, registry: str = "") -> Backend:
     return AzureMLBackend.for_registry(registry, inputs["client-id"], inputs["tenant-id"])
 
 
-def connect_azureml(inputs: Inputs) -> AzureMLBackend:
-    """The azureml backend, with what it alone has (training jobs, model monitors), for the jobs that run there."""
-    subscription = inputs["subscription-id"] or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
-    for name, value in (("subscription-id", subscription), ("resource-group", inputs["resource-group"]),
-                        ("workspace", inputs["workspace"])):
+def connect_azureml(inputs: Inputs, where: dict[str, str] | None = None) -> AzureMLBackend:
+    """The azureml backend, with what it alone has (training jobs, model monitors), for the jobs that run there: in
+    the inputs' workspace, or with `where`'s subscription-id, resource-group and workspace instead."""
+    settings = {"subscription-id": inputs["subscription-id"] or os.environ.get("AZURE_SUBSCRIPTION_ID", ""),
+                "resource-group": inputs["resource-group"], "workspace": inputs["workspace"]} | (where or {})
+    for name, value in settings.items():
         if not value:
             raise InputError(name, value, "required by the azureml backend",
                              f"set {name} (and sign in first with azure/login using OIDC)")
     from mlops_actions.backends.azureml import AzureMLBackend
 
-    return AzureMLBackend(subscription, inputs["resource-group"], inputs["workspace"], inputs["client-id"],
-                          inputs["tenant-id"])
+    return AzureMLBackend(settings["subscription-id"], settings["resource-group"], settings["workspace"],
+                          inputs["client-id"], inputs["tenant-id"])
