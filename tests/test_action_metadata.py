@@ -43,6 +43,9 @@ def test_action_inputs_and_outputs_are_the_commands(folder):
         {name: " ".join(text.split()) for name, text in job.OUTPUTS.items()}
     for name, spec in action["outputs"].items():
         assert spec["value"] == f"${{{{ steps.{step['id']}.outputs.{name} }}}}"
+    # act parses an expression anywhere in action.yml and refuses to run the action when it does not parse
+    texts = [spec["description"] for spec in [*action["inputs"].values(), *action["outputs"].values()]]
+    assert not [text for text in texts if "${{" in text]
 
 
 @pytest.mark.parametrize("folder", ACTIONS)

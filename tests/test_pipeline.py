@@ -170,7 +170,10 @@ def churn_repository(folder: Path) -> Path:
                      "python -m model.train": "PYTHONPATH=src python -m churn.train",
                      # staging and production in workspaces of their own, the model in a registry
                      "my-model-staging": "churn-stg\n    workspace: churn-staging",
-                     "my-model-production": "churn-prd\n    workspace: churn-production"}.items():
+                     "my-model-production": "churn-prd\n    workspace: churn-production",
+                     # a new model must not lose to production's by more than 0.01
+                     "    - accuracy >= 0.7\n":
+                         "    - accuracy >= 0.7\n    - accuracy >= champion.accuracy - 0.01\n"}.items():
         assert old in config
         config = config.replace(old, new)
     write("mlops.yml", config + "\nmonitor:\n  training-data: data/customers.csv\nregistry:\n  name: churn-models\n")
@@ -225,6 +228,19 @@ def test_a_new_repository_runs_its_own_workflows_locally(tmp_path):
             assert not (backend.state / "mlflow.db").exists()  # registered once: in the registry alone
         registry = LocalBackend(state / "state" / "registries" / "churn-models", registry="churn-models")
         assert registry.get_model("churn-model", "latest").uri == registered
+        # a challenger on two of the three features: above the absolute gate, below the champion: not registered
+        train = repo / "src" / "churn" / "train.py"
+        train.write_text(train.read_text().replace("data[FEATURES]", "data[FEATURES[:2]]"))
+        subprocess.run(["git", "-c", "user.name=ds", "-c", "user.email=ds@localhost", "commit", "-qam", "Fewer "
+                        "features"], cwd=repo, check=True)
+        result, report = local("--event", "push", "--approve-production", "true")
+        assert stages(report) == [("push: Lint and unit tests", "passed"),
+                                  ("push: Train and register the model", "failed")], result.stdout[-3000:]
+        assert "accuracy >= champion.accuracy - 0.01 is not met (accuracy = 0.8983, champion.accuracy = 0.995 - " \
+               "0.01); nothing was registered" in result.stdout
+        assert registry.get_model("churn-model", "latest").uri == registered  # no version 2
+        production = LocalBackend(state / "state" / "workspaces" / "churn-production")
+        assert production.get_endpoint("churn-prd").deployments[production.get_endpoint("churn-prd").live] == registered
         result, report = local("--event", "monitor")
         assert result.returncode == 0 and stages(report) == [("monitor: Monitor production", "passed")]
         assert "churn-prd served 0 requests, fewer than min-requests 30" in result.stdout

@@ -39,7 +39,7 @@ INPUTS = [
     Input("job-file", "azureml backend: an Azure ML CLI v2 command job YAML to submit (inputs override it), or a "
           "pipeline job YAML (type: pipeline; compute, if given, becomes its settings.default_compute)."),
     Input("job-output", "azureml backend: the job output that holds the model; a pipeline job-file must declare "
-          "it (the training step binds its model to ${{parent.outputs.<name>}}). Empty: the name model-output's "
+          "it (a step binds its model output to the pipeline output of that name). Empty: the name model-output's "
           "last part gives. A pipeline's metrics come back from its output 'metrics', when it declares one."),
     Input("environment", "azureml backend: the job's environment, e.g. azureml:sklearn-env:2."),
     Input("timeout-minutes", "azureml backend: how long to wait for the job; it is cancelled after that.", "120"),
