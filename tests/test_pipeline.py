@@ -236,8 +236,10 @@ def test_a_new_repository_runs_its_own_workflows_locally(tmp_path):
         result, report = local("--event", "push", "--approve-production", "true")
         assert stages(report) == [("push: Lint and unit tests", "passed"),
                                   ("push: Train and register the model", "failed")], result.stdout[-3000:]
-        assert "accuracy >= champion.accuracy - 0.01 is not met (accuracy = 0.8983, champion.accuracy = 0.995 - " \
-               "0.01); nothing was registered" in result.stdout
+        [note] = report["stages"][-1]["notes"]
+        assert note == ("error: [Metrics gate] The metrics gate failed: accuracy >= champion.accuracy - 0.01 is not "
+                        "met (accuracy = 0.8983333333333333, champion.accuracy = 0.995 - 0.01); nothing was "
+                        "registered.")
         assert registry.get_model("churn-model", "latest").uri == registered  # no version 2
         production = LocalBackend(state / "state" / "workspaces" / "churn-production")
         assert production.get_endpoint("churn-prd").deployments[production.get_endpoint("churn-prd").live] == registered
