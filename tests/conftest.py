@@ -118,8 +118,9 @@ def emulate(monkeypatch, azurite):
         server, url = emulator.serve()
         started.append((emulator, server))
         emulator.app(AZURE_CLIENT, secret="emulator-client-secret")
-        emulator.grant(AZURE_CLIENT, CONTRIBUTOR, scope=f"/subscriptions/{emulator.subscription}/resourceGroups/"
-                       f"{emulator.resource_group}")  # tests that check roles use identities of their own
+        for workspace in emulator.workspaces:  # Emulator(workspaces=[...]): the same on each one's group
+            emulator.grant(AZURE_CLIENT, CONTRIBUTOR, scope=f"/subscriptions/{workspace.subscription}/resourceGroups/"
+                           f"{workspace.resource_group}")  # tests that check roles use identities of their own
         for name, value in {EMULATOR: url, **azurite.environment(), "AZURE_TENANT_ID": emulator.tenant,
                             "AZURE_CLIENT_ID": AZURE_CLIENT, "AZURE_CLIENT_SECRET": "emulator-client-secret"}.items():
             monkeypatch.setenv(name, value)
