@@ -105,7 +105,9 @@ def azurite(tmp_path_factory):
 @pytest.fixture
 def emulate(monkeypatch, azurite):
     """Start an Azure ML emulator (with storage and sign-in) and point the azureml backend at it: the SDK's
-    blob client through Azurite's environment, the credential through EnvironmentCredential's variables."""
+    blob client through Azurite's environment, the credential through EnvironmentCredential's variables.
+    `workspaces=[{"workspace": ..., "resource_group": ...}]` adds workspaces beside the first (emulator.workspaces);
+    the tests' identity has Contributor on each one's resource group."""
     from azureml_emulator import Emulator
     from mlops_actions.backends.azureml import EMULATOR
     from mlops_actions.backends.azureml.endpoints import Endpoints
