@@ -105,7 +105,9 @@ def azurite(tmp_path_factory):
 @pytest.fixture
 def emulate(monkeypatch, azurite):
     """Start an Azure ML emulator (with storage and sign-in) and point the azureml backend at it: the SDK's
-    blob client through Azurite's environment, the credential through EnvironmentCredential's variables."""
+    blob client through Azurite's environment, the credential through EnvironmentCredential's variables.
+    `workspaces=[{"workspace": ..., "resource_group": ...}]` adds workspaces beside the first (emulator.workspaces);
+    the tests' identity has Contributor on each one's resource group."""
     from azureml_emulator import Emulator
     from mlops_actions.backends.azureml import EMULATOR
     from mlops_actions.backends.azureml.endpoints import Endpoints
@@ -118,8 +120,9 @@ def emulate(monkeypatch, azurite):
         server, url = emulator.serve()
         started.append((emulator, server))
         emulator.app(AZURE_CLIENT, secret="emulator-client-secret")
-        emulator.grant(AZURE_CLIENT, CONTRIBUTOR, scope=f"/subscriptions/{emulator.subscription}/resourceGroups/"
-                       f"{emulator.resource_group}")  # tests that check roles use identities of their own
+        for workspace in emulator.workspaces:  # Emulator(workspaces=[...]): the same on each one's group
+            emulator.grant(AZURE_CLIENT, CONTRIBUTOR, scope=f"/subscriptions/{workspace.subscription}/resourceGroups/"
+                           f"{workspace.resource_group}")  # tests that check roles use identities of their own
         for name, value in {EMULATOR: url, **azurite.environment(), "AZURE_TENANT_ID": emulator.tenant,
                             "AZURE_CLIENT_ID": AZURE_CLIENT, "AZURE_CLIENT_SECRET": "emulator-client-secret"}.items():
             monkeypatch.setenv(name, value)

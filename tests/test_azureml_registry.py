@@ -128,3 +128,16 @@ def test_a_champion_deployed_from_the_registry_is_read_there_in_the_workspace_na
     assert challenge("other", 0.8949) == 1  # the champion's metric.auc, read from the registry's version 1
     assert list(azure.registries["shared"]["credit"]) == ["1"]
     assert challenge("other", 0.895) == 0 and azure.runner.outputs()["model-version"] == "2"
+def test_a_registry_takes_models_from_azureml_registry_user_not_from_a_workspace_role(azure, monkeypatch):
+    writer = "6d6d6d6d-1111-4222-8333-444444444444"
+    azure.app(writer, secret="writer-secret")
+    group = f"/subscriptions/{azure.subscription}/resourceGroups/rg"
+    azure.grant(writer, "f6c7c914-8db3-469d-8ca1-694a8f32e121", scope=group)  # AzureML Data Scientist
+    monkeypatch.setenv("AZURE_CLIENT_ID", writer)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "writer-secret")
+    with pytest.raises(ActionError, match="AuthorizationFailed: The client '6d6d6d6d-1111-4222-8333-444444444444'"):
+        call(register, azure, **{"model-name": "credit", **FILES, "registry": "shared"})
+    assert azure.registries["shared"] == {}
+    registry = f"{group}/providers/Microsoft.MachineLearningServices/registries/shared"
+    azure.grant(writer, "1823dd4f-9b8c-4ab6-ab4e-7397a3684615", scope=registry)  # AzureML Registry User
+    assert call(register, azure, **{"model-name": "credit", **FILES, "registry": "shared"})["model-uri"] == REFERENCE

@@ -146,3 +146,118 @@ def test_a_client_id_no_identity_has_is_said_so(workspace, runner, capsys, tmp_p
     assert call(config=config, repository="contoso/diabetes") == 1
     assert ("no app registration or user-assigned managed identity has client ID "
             "99999999-0000-4000-8000-000000000009") in capsys.readouterr().out
+
+
+# -- separate workspaces and identities per environment, and a registry (tests/golden/promotion) ------------------
+
+IDENTITIES = {"ci": "aaaaaaaa-bbbb-cccc-dddd-000000000001", "staging": "aaaaaaaa-bbbb-cccc-dddd-000000000002",
+              "production": "aaaaaaaa-bbbb-cccc-dddd-000000000003"}
+REGISTRY_USER, READER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615", "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+PROD_SUBSCRIPTION = "22222222-3333-4444-5555-666666666666"
+
+
+@pytest.fixture
+def workspaces(emulate):
+    """CI's workspace (azure:), staging's and production's (in another subscription), as the promotion golden
+    config names them; each identity an app registration; setup runs as a person with Contributor on each."""
+    dev = emulate(subscription="11111111-2222-3333-4444-555555555555", resource_group="rg-ml-dev",
+                  workspace="mlw-credit-dev", computes={}, workspaces=[
+                      {"workspace": "mlw-credit-staging", "resource_group": "rg-ml-staging"},
+                      {"workspace": "mlw-credit-prod", "resource_group": "rg-ml-prod",
+                       "subscription": PROD_SUBSCRIPTION}])
+    for client in IDENTITIES.values():
+        dev.app(client, secret=None)
+    dev.staging, dev.production = dev.workspaces[1:]
+    dev.registry_id = (f"/subscriptions/{dev.subscription}/resourceGroups/rg-ml-dev/providers/"
+                       "Microsoft.MachineLearningServices/registries/contoso-models")
+    return dev
+
+
+def all_in_place(dev) -> None:
+    dev.create_registry("contoso-models")
+    dev.federate(IDENTITIES["ci"], "repo:contoso/credit:ref:refs/heads/main")
+    dev.federate(IDENTITIES["staging"], "repo:contoso/credit:environment:staging")
+    dev.federate(IDENTITIES["production"], "repo:contoso/credit:environment:production-eu")
+    dev.grant(IDENTITIES["ci"], DATA_SCIENTIST)
+    dev.grant(IDENTITIES["ci"], REGISTRY_USER, scope=dev.registry_id)
+    dev.grant(IDENTITIES["staging"], DATA_SCIENTIST, scope=dev.staging.ws_id)
+    dev.grant(IDENTITIES["staging"], READER, scope=dev.registry_id)
+    dev.grant(IDENTITIES["production"], DATA_SCIENTIST, scope=dev.production.ws_id)
+    dev.grant(IDENTITIES["production"], REGISTRY_USER, scope=dev.registry_id)
+
+
+def test_each_environments_workspace_identity_and_the_registry_are_checked(workspaces, runner, capsys):
+    all_in_place(workspaces)
+    assert call(config=golden(runner, "promotion"), repository="contoso/credit") == 0
+    out = capsys.readouterr().out
+    for line in ("Workspace: mlw-credit-dev (eastus)", "Workspace (staging): mlw-credit-staging (eastus)",
+                 "Workspace (production): mlw-credit-prod (eastus)",
+                 "Federated credential main: repo:contoso/credit:ref:refs/heads/main (app registration)",
+                 "Federated credential staging: repo:contoso/credit:environment:staging (app registration)",
+                 "Federated credential production-eu: repo:contoso/credit:environment:production-eu",
+                 "Role on the workspace: AzureML Data Scientist",
+                 "Role on the workspace (staging): AzureML Data Scientist",
+                 "Role on the workspace (production): AzureML Data Scientist",
+                 f"Registry: {workspaces.registry_id}", "Role on the registry (CI): AzureML Registry User",
+                 "Role on the registry (staging): Reader",
+                 "Role on the registry (production-eu): AzureML Registry User"):
+        assert line in out, line
+    assert runner.outputs()["missing"] == ""
+
+
+def test_each_gap_per_environment_has_its_az_fix(workspaces, runner, capsys):
+    dev = workspaces
+    all_in_place(dev)
+    dev.identities[IDENTITIES["staging"]].federated.clear()  # staging's credential: on CI's identity instead
+    dev.federate(IDENTITIES["ci"], "repo:contoso/credit:environment:staging")
+    dev.identities[IDENTITIES["production"]].roles = [(dev.staging.ws_id, DATA_SCIENTIST),  # on staging, not prod
+                                                      (dev.registry_id, REGISTRY_USER)]
+    dev.identities[IDENTITIES["ci"]].roles = [(dev.ws_id, DATA_SCIENTIST)]  # none on the registry
+    dev.grant(IDENTITIES["ci"], DATA_SCIENTIST, scope=dev.registry_id)  # a workspace's role: no registry access
+    assert call(config=golden(runner, "promotion"), repository="contoso/credit") == 1
+    out = capsys.readouterr().out
+    assert ('az ad app federated-credential create --id aaaaaaaa-bbbb-cccc-dddd-000000000002 --parameters '
+            '\'{"name": "staging", "issuer": "https://token.actions.githubusercontent.com", "subject": '
+            '"repo:contoso/credit:environment:staging", "audiences": ["api://AzureADTokenExchange"]}\'') in out
+    assert ("az role assignment create --assignee aaaaaaaa-bbbb-cccc-dddd-000000000003 --role \"AzureML Data "
+            f"Scientist\" --scope {dev.production.ws_id}") in out
+    assert ("az role assignment create --assignee aaaaaaaa-bbbb-cccc-dddd-000000000001 --role \"AzureML Registry "
+            f"User\" --scope {dev.registry_id}") in out
+    assert "Role on the workspace (staging): AzureML Data Scientist" in out  # what is in place stays quiet
+    assert f"--scope {dev.staging.ws_id}" not in out
+    missing = runner.outputs()["missing"].splitlines()
+    assert missing == ["federated credential repo:contoso/credit:environment:staging",
+                       "role AzureML Data Scientist for aaaaaaaa-bbbb-cccc-dddd-000000000003 on workspace "
+                       "mlw-credit-prod",
+                       "role AzureML Registry User for aaaaaaaa-bbbb-cccc-dddd-000000000001 on registry contoso-models"]
+    assert dev.calls("PUT") == [] and dev.calls("POST", "/registries/") == []  # a dry run creates nothing
+
+
+def test_a_missing_registry_and_a_missing_production_workspace_are_reported_with_fixes(workspaces, runner, capsys):
+    all_in_place(workspaces)
+    workspaces.registries.clear()
+    workspaces.production.workspace = "elsewhere"
+    assert call(config=golden(runner, "promotion"), repository="contoso/credit") == 1
+    out = capsys.readouterr().out
+    assert ("Fix: az ml workspace create -n mlw-credit-prod -g rg-ml-prod --subscription "
+            f"{PROD_SUBSCRIPTION}") in out
+    assert ("cat > registry.yml <<'EOF'\nname: contoso-models\nlocation: eastus\nreplication_locations:\n"
+            "  - location: eastus\nEOF\naz ml registry create -g rg-ml-dev --file registry.yml") in out
+    assert runner.outputs()["missing"].splitlines() == [
+        "workspace mlw-credit-prod", "role AzureML Data Scientist for aaaaaaaa-bbbb-cccc-dddd-000000000003 on "
+        "workspace mlw-credit-prod", "registry contoso-models"]
+
+
+def test_without_a_registry_productions_identity_must_read_stagings_workspace(workspaces, runner, capsys, tmp_path):
+    all_in_place(workspaces)
+    text = (GOLDEN / "promotion" / "mlops.yml").read_text().replace("registry:\n  name: contoso-models\n", "")
+    (runner.workspace / "mlops.yml").write_text(text)
+    config = str(runner.workspace / "mlops.yml")
+    assert call(config=config, repository="contoso/credit") == 1
+    out = capsys.readouterr().out
+    assert "Registry" not in out
+    assert ("az role assignment create --assignee aaaaaaaa-bbbb-cccc-dddd-000000000003 --role \"Reader\" --scope "
+            f"{workspaces.staging.ws_id}") in out
+    workspaces.grant(IDENTITIES["production"], READER, scope=workspaces.staging.ws_id)
+    assert call(config=config, repository="contoso/credit") == 0
+    assert "Role on staging's workspace (production): Reader" in capsys.readouterr().out

@@ -35,7 +35,10 @@ Sources:
   at the resource's scope or above: Reader reads; Contributor and Owner read and write; "AzureML Data
   Scientist: Can perform all actions within an Azure Machine Learning workspace, except for creating or
   deleting compute resources and modifying the workspace itself"; role assignments are read with
-  Microsoft.Authorization/roleAssignments/read (Reader, Contributor, Owner, User Access Administrator).
+  Microsoft.Authorization/roleAssignments/read (Reader, Contributor, Owner, User Access Administrator);
+  a registry's assets are read by Reader, and read and written by Contributor, Owner and AzureML Registry User
+  ("Can perform all actions on Machine Learning Services Registry assets as well as get Registry resources"),
+  not by AzureML Data Scientist, whose actions are a workspace's.
   A refusal is ARM's 403 AuthorizationFailed, "The client '{id}' with object id '{id}' does not have
   authorization to perform action '{action}' over scope '{scope}' or the scope is invalid."
   (learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-authorization-failed).
@@ -66,10 +69,16 @@ CONTRIBUTOR = "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"
 ROLES_THAT_READ = {READER, CONTRIBUTOR, OWNER, DATA_SCIENTIST}
 ROLES_THAT_WRITE = {CONTRIBUTOR, OWNER, DATA_SCIENTIST}
 ROLES_THAT_MANAGE_COMPUTE = {CONTRIBUTOR, OWNER}
 ROLES_THAT_READ_ASSIGNMENTS = {READER, CONTRIBUTOR, OWNER, ACCESS_ADMINISTRATOR}
+# a registry's assets (built-in-roles): AzureML Registry User has Microsoft.MachineLearningServices/registries/read
+# and registries/assets/*; AzureML Data Scientist's actions are all under workspaces/, none under registries/
+ROLES_THAT_READ_REGISTRIES = {READER, CONTRIBUTOR, OWNER, REGISTRY_USER}
+ROLES_THAT_WRITE_REGISTRIES = {CONTRIBUTOR, OWNER, REGISTRY_USER}
+REGISTRY = re.compile(r"/providers/Microsoft\.MachineLearningServices/registries/", re.IGNORECASE)
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # the audiences a token may be asked for, by the host that accepts it
@@ -268,6 +277,10 @@ class IdentityService:
         scope or above."""
         if "/providers/Microsoft.Authorization/roleAssignments" in path:
             needed, action = ROLES_THAT_READ_ASSIGNMENTS, "Microsoft.Authorization/roleAssignments/read"
+        elif REGISTRY.search(path):
+            needed, action = (ROLES_THAT_READ_REGISTRIES, "Microsoft.MachineLearningServices/registries/assets/read") \
+                if method == "GET" else \
+                (ROLES_THAT_WRITE_REGISTRIES, "Microsoft.MachineLearningServices/registries/assets/write")
         elif re.search(r"/workspaces/[^/]+/computes/", path) and method != "GET":
             needed, action = ROLES_THAT_MANAGE_COMPUTE, "Microsoft.MachineLearningServices/workspaces/computes/write"
         elif method == "GET":

@@ -150,8 +150,8 @@ class RegistryService:
             raise ArmError(400, "Request is invalid and/or missing fields.", details=[{
                 "code": "RequestInvalid", "message": f"sourceAssetId {properties.get('sourceAssetId')!r} is not a "
                 "workspace asset id"}])
-        found = self.models.get(source["name"], {}).get(source["version"]) \
-            if source["guid"] == self.workspace_guid else None
+        owner = next((w for w in self.workspaces if w.workspace_guid == source["guid"]), None)
+        found = owner.models.get(source["name"], {}).get(source["version"]) if owner else None
         if found is None:
             raise not_found(f"Model {source['name']}:{source['version']} not found.", "ModelNotFound")
         name = properties.get("destinationName") or source["name"]

@@ -28,6 +28,8 @@ from azureml_emulator.scoring import ScoringService
 
 WORKSPACE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
                        r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$", re.IGNORECASE)
+WORKSPACE_IN = re.compile(r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+                          r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$", re.IGNORECASE)
 OPERATION = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.MachineLearningServices/locations/[^/]+/"
                        r"(?P<kind>mfeOperationsStatus|mfeOperationResults)/(?P<id>[^/]+)$", re.IGNORECASE)
 
@@ -49,7 +51,7 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
 
     def __init__(self, storage=None, subscription: str = "00000000-0000-0000-0000-000000000000",
                  resource_group: str = "rg", workspace: str = "ws", computes: dict | None = None, polls: int = 2,
-                 seed: int = 0):
+                 seed: int = 0, workspaces: list[dict] | None = None):
         self.storage = storage  # an azureml_emulator.storage.Azurite, or None for tests that upload nothing
         self.subscription, self.resource_group, self.workspace = subscription, resource_group, workspace
         self.workspace_guid = str(uuid.uuid4())
@@ -70,6 +72,9 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         self._scoring_state()
         self._job_state()
         self._registry_state()
+        self.workspaces: list[Emulator] = [self]  # every workspace this emulator's server answers for
+        for settings in workspaces or ():
+            self.add_workspace(**settings)
 
     # -- what tests use ----------------------------------------------------------------------------
 
@@ -77,6 +82,35 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
     def ws_id(self) -> str:
         return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
                 f"Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+
+    def add_workspace(self, workspace: str, resource_group: str | None = None, subscription: str | None = None,
+                      computes: dict | None = None) -> Emulator:
+        """Another workspace on this emulator's server (as a team's staging and production workspaces): assets,
+        endpoints, jobs, computes and datastores of its own (its own containers in the shared Azurite); the same
+        tenant, identities, role assignments (each at its scope), registries, operations and request logs.
+        Returns it: its ws_id, models, endpoints... as this one's."""
+        other = Emulator(self.storage, subscription or self.subscription, resource_group or self.resource_group,
+                         workspace, computes, self.polls)
+        if any(w.ws_id.lower() == other.ws_id.lower() for w in self.workspaces):
+            raise ValueError(f"the emulator holds {other.ws_id} already")
+        for shared in ("secret_key", "identities", "tokens_issued", "github_request_token", "registries",
+                       "operations", "faults", "hooks", "requests", "answered", "bodies", "lock", "workspaces"):
+            setattr(other, shared, getattr(self, shared))
+        other.now = self.now  # one clock: a test moves this emulator's
+        other.url = getattr(self, "url", "")
+        self.workspaces.append(other)
+        return other
+
+    def workspace_at(self, subscription: str, resource_group: str, workspace: str) -> Emulator | None:
+        """The workspace an ARM path names (resource group names are case-insensitive, as ARM reads them:
+        learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules)."""
+        return next((w for w in self.workspaces if w.subscription == subscription and w.workspace == workspace
+                     and w.resource_group.lower() == resource_group.lower()), None)
+
+    def workspace_of(self, path: str) -> Emulator | None:
+        """The workspace a data-plane path names (.../workspaces/{name}/...)."""
+        match = WORKSPACE_IN.search(path)
+        return self.workspace_at(match["sub"], match["rg"], match["ws"]) if match else None
 
     def fail_next(self, method: str, path: str, status: int, times: int = 1, body: dict | None = None,
                   headers: dict | None = None) -> None:
@@ -156,8 +190,10 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                 if fault.times > 0 and fault.method == method and fault.path.search(path):
                     fault.times -= 1
                     return fault.status, fault.body, fault.headers
-        if host.endswith(".inference.ml.azure.com"):
-            return self.score(host.split(".")[0], path, headers, raw)
+        if host.endswith(".inference.ml.azure.com"):  # an endpoint's name is unique in its region
+            name = host.split(".")[0]
+            serving = next((w for w in self.workspaces if name in w.endpoints), self)
+            return serving.score(name, path, headers, raw)
         if host == "login.microsoftonline.com":
             return self.entra(method, path, raw)
         if host.endswith(".actions.githubusercontent.com"):
@@ -184,9 +220,15 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
                     return self.registry_data_plane(method, path, query, body)
                 # a role at the scope or above (learn.microsoft.com/azure/role-based-access-control/built-in-roles;
                 # error-authorization-failed); polling an operation one started needs no role of its own
+                if host.endswith(".api.azureml.ms") and "/workspaces/" in path:  # a workspace's data plane
+                    target = self.workspace_of(path)
+                    if target is None:
+                        raise ArmError(404, f"The Resource '{path}' was not found.", code="ResourceNotFound")
+                    self.authorize(identity, method, target.ws_id + WORKSPACE_IN.search(path)["rest"])
+                    target.api_version = self.api_version
+                    return target.workspace_services(method, host, path, body)
                 if not OPERATION.match(path):
-                    self.authorize(identity, method, self.ws_id + path.split("/workspaces/" + self.workspace, 1)[1]
-                                   if host.endswith(".api.azureml.ms") and "/workspaces/" in path else path)
+                    self.authorize(identity, method, path)
                 if host.endswith(".api.azureml.ms"):
                     return self.workspace_services(method, host, path, body)
                 return self.management(method, path, query, body)
@@ -202,12 +244,19 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
             return self.role_assignments(path.removesuffix("/providers/Microsoft.Authorization/roleAssignments"),
                                          query)
         match = WORKSPACE.match(path)
-        if not match or match["sub"] != self.subscription or match["rg"].lower() != self.resource_group.lower():
+        in_group = [w for w in self.workspaces if match and w.subscription == match["sub"]
+                    and w.resource_group.lower() == match["rg"].lower()]
+        if not in_group:
             raise ArmError(404, f"The Resource '{path}' was not found.", code="ResourceNotFound")
-        if match["ws"] != self.workspace:
+        target = self.workspace_at(match["sub"], match["rg"], match["ws"])
+        if target is None:
             raise ArmError(404, f"The Resource 'Microsoft.MachineLearningServices/workspaces/{match['ws']}' under "
-                           f"resource group '{self.resource_group}' was not found.", code="ResourceNotFound")
-        rest = (match["rest"] or "").strip("/")
+                           f"resource group '{match['rg']}' was not found.", code="ResourceNotFound")
+        target.api_version = self.api_version
+        return target.workspace_request(method, (match["rest"] or "").strip("/"), query, body)
+
+    def workspace_request(self, method: str, rest: str, query: dict, body):
+        """A request to this workspace's resource or below it (`rest`: the path after it)."""
         if rest == "" and method == "GET":
             return 200, self.workspace_resource(), {}
         parts = rest.split("/")
@@ -292,7 +341,8 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        for workspace in self.workspaces:
+            workspace.url = f"http://127.0.0.1:{server.server_address[1]}"
         return server, self.url
 
     def request(self, method: str, path: str, body=None, host: str = "management.azure.com",
@@ -323,8 +373,9 @@ class Emulator(IdentityService, AssetService, EndpointService, ScoringService, J
             return status, raw.decode(errors="replace"), answer_headers
 
     def close(self) -> None:
-        self.stop_servers()
-        self.stop_jobs()
+        for workspace in self.workspaces:
+            workspace.stop_servers()
+            workspace.stop_jobs()
 
 
 __all__ = ["Emulator", "ArmError", "bad_request"]

@@ -49,6 +49,11 @@ class Identity(Connection):
     WORKSPACE_ROLES = {"f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
                        "b24988ac-6210-4c4c-b5ce-ef9fd3e8101f": "Contributor",
                        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner"}
+    # and the others setup asks for (learn.microsoft.com/azure/role-based-access-control/built-in-roles): Reader
+    # reads a workspace's models; AzureML Registry User "can perform all actions on Machine Learning Services
+    # Registry assets as well as get Registry resources"
+    BUILT_IN_ROLES = {**WORKSPACE_ROLES, "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+                      "1823dd4f-9b8c-4ab6-ab4e-7397a3684615": "AzureML Registry User"}
 
     def _get(self, url: str, scope: str) -> dict:
         """A GET to Microsoft Graph or Azure Resource Manager, signed like the SDK's, through the same transport."""
@@ -105,15 +110,19 @@ class Identity(Connection):
         return WorkflowIdentity(client_id, [{"name": c["name"], **c["properties"]} for c in credentials],
                                 managed=managed["id"])
 
-    @translated("reading the identity's role assignments")
     def workspace_roles(self, client_id: str, workspace_id: str) -> list[str]:
-        """The built-in roles the identity holds on the workspace or a scope above it (atScope(): a role on
-        one endpoint below the workspace does not let it register models)."""
+        """The built-in roles that let the identity register models and deploy, on the workspace or above it."""
+        return [role for role in self.roles_at(client_id, workspace_id) if role in self.WORKSPACE_ROLES.values()]
+
+    @translated("reading the identity's role assignments")
+    def roles_at(self, client_id: str, scope: str) -> list[str]:
+        """The built-in roles (BUILT_IN_ROLES) the identity holds on the scope (a workspace's or a registry's ARM
+        id) or above it (atScope(): a role on one endpoint below the workspace does not let it register models)."""
         principal = self._get(f"https://graph.microsoft.com/v1.0/servicePrincipals(appId='{client_id}')",
                               "https://graph.microsoft.com/.default")["id"]
-        found = self._get_all(f"https://management.azure.com{workspace_id}/providers/Microsoft.Authorization/"
+        found = self._get_all(f"https://management.azure.com{scope}/providers/Microsoft.Authorization/"
                               f"roleAssignments?api-version=2022-04-01&$filter=atScope() and assignedTo('{principal}')",
                               "https://management.azure.com/.default")
         roles = (a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in found
                  if a["properties"].get("principalId") == principal)
-        return [self.WORKSPACE_ROLES[role] for role in roles if role in self.WORKSPACE_ROLES]
+        return [self.BUILT_IN_ROLES[role] for role in roles if role in self.BUILT_IN_ROLES]

@@ -39,6 +39,13 @@ class Registry(Connection):
                               "answered 404 Not Found). Fix: create it (az ml registry create) or correct the name; "
                               "the workflow's identity needs a role on it (AzureML Registry User).") from None
 
+    def registry_id(self) -> str:
+        """The registry's ARM id, from registry discovery (its subscription and resource group); an ActionError
+        when there is no such registry."""
+        client = self.client
+        return (f"/subscriptions/{client.subscription_id}/resourceGroups/{client.resource_group_name}/providers/"
+                f"Microsoft.MachineLearningServices/registries/{self.registry}")
+
     @translated("listing the model's versions")
     def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
         from azure.core.exceptions import HttpResponseError
