@@ -128,6 +128,8 @@ def test_a_champion_deployed_from_the_registry_is_read_there_in_the_workspace_na
     assert challenge("other", 0.8949) == 1  # the champion's metric.auc, read from the registry's version 1
     assert list(azure.registries["shared"]["credit"]) == ["1"]
     assert challenge("other", 0.895) == 0 and azure.runner.outputs()["model-version"] == "2"
+
+
 def test_a_registry_takes_models_from_azureml_registry_user_not_from_a_workspace_role(azure, monkeypatch):
     writer = "6d6d6d6d-1111-4222-8333-444444444444"
     azure.app(writer, secret="writer-secret")
