@@ -83,9 +83,11 @@ class FakeBackend:
     # -- scoring
 
     def key(self, endpoint):
+        assert endpoint in self.endpoints, endpoint
         return "the-key"
 
     def concurrency_limit(self, endpoint, deployment):
+        self.calls.append(("concurrency_limit", endpoint, deployment))
         return self.limit
 
     def invoke(self, endpoint, body, deployment, key, timeout, extra_headers=None):

@@ -45,6 +45,43 @@ def test_a_file_that_is_not_a_yaml_mapping_is_blamed_on_its_input(tmp_path, monk
     assert error.problem.startswith(problem) and "\n" not in error.problem and error.fix == fix
 
 
+def test_a_yaml_error_is_named_by_its_first_line(tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.yml").write_text("name: [blue\n")
+    with pytest.raises(yaml.YAMLError) as parser:
+        yaml.safe_load("name: [blue\n")
+    error = refused(cli_yaml.read, read(**{"deployment-file": "d.yml"}), "deployment-file")
+    assert error.problem == f"d.yml is not valid YAML ({str(parser.value).splitlines()[0]})"
+
+
+@pytest.mark.parametrize("content", [{"model": {"path": "../outside"}}, {"model": "../outside"}])
+def test_an_inline_model_outside_the_workspace_is_refused_on_a_runner(tmp_path, monkeypatch, content):
+    from conftest import as_runner
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "workspace").mkdir()
+    as_runner(monkeypatch, tmp_path / "runner", tmp_path / "workspace")
+    with pytest.raises(InputError) as raised:
+        cli_yaml.model(read(), tmp_path / "workspace" / "d.yml", content, "an-endpoint")
+    assert (raised.value.name, raised.value.value) == ("deployment-file", "../outside")
+    assert "outside the workspace" in raised.value.problem
+
+
+def test_a_conda_file_outside_the_workspace_is_refused_on_a_runner(tmp_path, monkeypatch):
+    from conftest import as_runner
+
+    (tmp_path / "conda.yml").write_text("dependencies: []\n")
+    (tmp_path / "workspace").mkdir()
+    as_runner(monkeypatch, tmp_path / "runner", tmp_path / "workspace")
+    with pytest.raises(InputError) as raised:
+        cli_yaml.conda_environment(read(), "environment", tmp_path / "workspace" / "e.yml",
+                                   {"conda_file": "../conda.yml"})
+    assert (raised.value.name, raised.value.value) == ("environment", "../conda.yml")
+    assert "outside the workspace" in raised.value.problem
+
+
 def test_recursion_while_parsing_is_named_as_too_deep(tmp_path, monkeypatch):
     import yaml
 
@@ -156,8 +193,8 @@ def test_environment_variables_as_a_process_takes_them():
     assert cli_yaml.environment_variables(read(), {}) == {}
     assert cli_yaml.environment_variables(read(), {"environment_variables": None}) == {}
     assert cli_yaml.environment_variables(read(), {"environment_variables": {
-        "A": "x", "_B2": 3, "ON": True, "OFF": False, "NONE": None, "F": 1.5}}) == {
-        "A": "x", "_B2": "3", "ON": "true", "OFF": "false", "NONE": "", "F": "1.5"}
+        "A": "Mixed Case", "_B2": 3, "ON": True, "OFF": False, "NONE": None, "F": 1.5}}) == {
+        "A": "Mixed Case", "_B2": "3", "ON": "true", "OFF": "false", "NONE": "", "F": "1.5"}
 
 
 @pytest.mark.parametrize("value, problem, fix", [

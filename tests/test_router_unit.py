@@ -48,7 +48,8 @@ def test_data_is_kept_up_to_the_logged_size(tmp_path, monkeypatch):
     assert first["rows"] == [[1, 2]] and "rows" not in second
 
 
-def test_the_log_rotates_past_its_size(tmp_path):
+def test_the_log_rotates_past_its_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(router.time, "time", lambda: 1000.5)  # lines of one length
     path = tmp_path / "requests.jsonl"
     log = router.RequestLog(path, rotate_bytes=200)
     log.add("blue", 200, 1.0, b"", False)
@@ -161,13 +162,15 @@ def test_a_chunked_body_at_its_limit():
 
 class Upstream(BaseHTTPRequestHandler):
     """A deployment's server: answers `status` with `body` after `delay` seconds, and records what it got."""
-    status, body, delay, seen = 200, b"[1]", 0.0, []
+    status, body, delay, seen, gate = 200, b"[1]", 0.0, [], None
 
     def do_POST(self):  # noqa: N802
         data = self.rfile.read(int(self.headers["Content-Length"]))
         names = ("Content-Type", "Accept", "Authorization", "X-Other")
         type(self).seen.append((self.path, data, {name: self.headers.get(name) for name in names}))
         time.sleep(type(self).delay)
+        if type(self).gate:
+            type(self).gate.wait(10)
         self.send_response(type(self).status)
         self.send_header("Content-Type", "text/plain" if type(self).status == 201 else "application/json")
         self.send_header("Content-Length", str(len(type(self).body)))
@@ -188,7 +191,7 @@ def serve(handler):
 @pytest.fixture
 def endpoint(tmp_path):
     class Deployment(Upstream):
-        status, body, delay, seen = 200, b"[1]", 0.0, []
+        status, body, delay, seen, gate = 200, b"[1]", 0.0, [], None
 
     upstream = serve(Deployment)
     record = {"key": "k3y", "traffic": {"blue": 100, "green": 0},
@@ -324,19 +327,23 @@ def test_a_deployment_that_does_not_answer_is_a_502(endpoint, tmp_path):
 def test_more_requests_than_the_deployment_admits_are_a_429(endpoint):
     endpoint.record["deployments"]["blue"].update(max_concurrent_requests_per_instance=1)
     endpoint.rewrite()
-    endpoint.deployment.delay = 0.6
+    endpoint.deployment.gate = threading.Event()  # the deployment answers when the test says so
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(endpoint())) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: answers.append(endpoint())) for _ in range(2)]
     for thread in threads:
         thread.start()
-        time.sleep(0.1)
+    for _ in range(200):  # both in flight
+        if len(endpoint.deployment.seen) == 2:
+            break
+        time.sleep(0.02)
+    status, body, _ = endpoint()
+    assert (status, json.loads(body)) == (429, {"error": "too many requests in parallel for deployment blue: at "
+                                                         "most 2 (2 x max_concurrent_requests_per_instance x "
+                                                         "instance_count)"})
+    endpoint.deployment.gate.set()
     for thread in threads:
         thread.join()
-    assert sorted(a[0] for a in answers) == [200, 200, 429]
-    refused = next(a for a in answers if a[0] == 429)
-    assert json.loads(refused[1]) == {"error": "too many requests in parallel for deployment blue: at most 2 (2 x "
-                                               "max_concurrent_requests_per_instance x instance_count)"}
-    endpoint.deployment.delay = 0
+    assert [a[0] for a in answers] == [200, 200]
     assert endpoint()[0] == 200  # the places were given back
     assert sorted(e["status"] for e in lines(endpoint.log)) == [200, 200, 200, 429]
 

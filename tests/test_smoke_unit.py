@@ -78,6 +78,8 @@ def test_a_request_is_read_with_its_rows(tmp_path):
     assert smoke.read_request(read(), tmp_path)[1] == 1
     (tmp_path / "request.json").write_text('{"anything": 1}')
     assert smoke.read_request(read(), tmp_path)[1] is None
+    (tmp_path / "request.json").write_text('[[1, 2]]')  # not an Azure ML payload: sent as it is
+    assert smoke.read_request(read(), tmp_path) == (b"[[1, 2]]", None)
 
 
 def test_a_request_that_cannot_be_sent(tmp_path):
@@ -118,7 +120,12 @@ def test_status_alone_is_checked_without_json(tmp_path):
     assert found.problems(200, "not json") == ["status 200, expected 202"]
 
 
-@pytest.mark.parametrize("status", ["99", "600", "2x"])
+def test_the_expected_status_at_its_bounds(tmp_path):
+    assert (checks(tmp_path, **{"expected-status": "100"}).status,
+            checks(tmp_path, **{"expected-status": "599"}).status) == (100, 599)
+
+
+@pytest.mark.parametrize("status", ["99", "600", "2x", "200.5"])
 def test_an_expected_status_that_is_not_one(tmp_path, status):
     assert refused(checks, tmp_path, 2, **{"expected-status": status}).name == "expected-status"
 
@@ -128,6 +135,7 @@ def test_expected_rows_given_or_not_checked(tmp_path):
     assert checks(tmp_path, rows=5, **{"expected-rows": "0"}).problems(200, "[]") == []
     assert checks(tmp_path, rows=5, **{"expected-rows": "3"}).rows == 3
     assert refused(checks, tmp_path, 5, **{"expected-rows": "-1"}).name == "expected-rows"
+    assert refused(checks, tmp_path, 5, **{"expected-rows": "2.5"}).name == "expected-rows"
 
 
 def test_expected_output_and_schema(tmp_path, monkeypatch):
@@ -167,7 +175,7 @@ def test_a_rollback_without_a_way_to_tell_the_failed_deployment_changes_nothing(
 
 
 def test_a_rollback_to_the_previous_deployment_deletes_every_other_one_with_traffic():
-    backend = FakeBackend({"blue": 0, "green": 60, "red": 40, "grey": 0})
+    backend = FakeBackend({"blue": 0, "green": 99, "red": 1, "grey": 0})
     assert rollback(backend, **{"previous-deployment": "blue"}) == ("traffic returned to blue (100%); green, red "
                                                                     "deleted")
     assert backend.calls == [("set_traffic", {"blue": 100}, None), ("delete_deployment", "green"),
@@ -251,7 +259,7 @@ def job(monkeypatch, runner):
     fake = Timed(clock, {"blue": 100, "green": 0}, endpoint="edge")
     fake.answers = [(200, "[1, 0]", "blue")]
     monkeypatch.setattr(smoke, "time", clock)
-    monkeypatch.setattr(backends, "connect", lambda inputs: fake)
+    monkeypatch.setattr(backends, "connect", lambda inputs: {"local": fake, "azureml": fake}[inputs["backend"]])
     (runner.workspace / "request.json").write_text(json.dumps(REQUEST))
 
     def run(**flags) -> int:
@@ -263,8 +271,10 @@ def job(monkeypatch, runner):
 def test_a_passing_test_reports_its_latency(job, capsys):
     job.clock.durations = [10, 20, 30, 40]
     assert job(requests="4", **{"timeout-seconds": "2.5"}) == 0
-    assert [call[1:] for call in job.backend.invoked] == [
-        (json.dumps(REQUEST).encode(), None, "the-key", 2.5, call[5]) for call in job.backend.invoked]
+    sent = ("edge", json.dumps(REQUEST).encode(), None, "the-key", 2.5)
+    assert [call[:5] for call in job.backend.invoked] == [sent] * 4
+    assert job.runner.summary().startswith("### ✅ Smoke test of `edge`: 4/4 answers passed")
+    assert "| 200 | blue | `[1, 0]` |" in job.runner.summary()
     assert all(call[5]["mlops-actions-probe"] == "smoke-test" for call in job.backend.invoked)
     assert capsys.readouterr().out.endswith("edge: 4/4 passed; p50 20.0 ms, p95 40.0 ms\n")
     assert job.runner.outputs() == {"passed": "true", "latency-p50-ms": "20.0", "latency-p95-ms": "40.0",
@@ -281,6 +291,7 @@ def test_defaults_send_ten_requests_one_at_a_time_with_a_thirty_second_timeout(j
 def test_one_deployment_is_tested_directly(job, capsys):
     assert job(**{"deployment-name": "green", "requests": "1"}) == 0
     assert job.backend.invoked[0][2] == "green"
+    assert job.backend.calls == [("concurrency_limit", "edge", "green")]
     assert capsys.readouterr().out.endswith("edge/green: 1/1 passed; p50 1.0 ms, p95 1.0 ms\n")
 
 
@@ -302,7 +313,7 @@ def test_failed_answers_fail_the_test_and_name_the_first(job, capsys):
             "not JSON (first: status 500, body 'boom')") in out
     assert out.endswith("edge: 1/3 passed; p50 1.0 ms, p95 1.0 ms\n")
     assert job.runner.outputs()["passed"] == "false" and job.runner.outputs()["failures"] == "2"
-    assert job.backend.calls == []  # no rollback unless asked
+    assert job.backend.calls == [("concurrency_limit", "edge", None)]  # no rollback unless asked
 
 
 def test_a_body_in_the_error_is_cut_at_200_characters(job, capsys):
@@ -325,7 +336,8 @@ def test_after_three_retries_the_answer_is_judged(job):
     job.backend.answers = [(429, "", "blue")]
     assert job(requests="1", **{"max-p95-ms": "100"}) == 1
     assert len(job.backend.invoked) == 4 and job.clock.slept == [0.5, 1.0, 2.0]
-    assert job.runner.outputs()["latency-p50-ms"] == "" and job.runner.outputs()["failures"] == "1"
+    assert job.runner.outputs()["latency-p50-ms"] == "" and job.runner.outputs()["latency-p95-ms"] == ""
+    assert job.runner.outputs()["failures"] == "1"
 
 
 def test_max_p95_fails_the_test(job, capsys):
@@ -353,16 +365,19 @@ def test_a_failed_test_rolls_back_when_asked(job, capsys):
     job.backend.endpoints["edge"].traffic = {"blue": 0, "green": 100}
     job.backend.answers = [(500, "", "green")]
     assert job(requests="1", rollback="true", **{"previous-deployment": "blue"}) == 1
-    assert job.backend.calls == [("set_traffic", {"blue": 100}, None), ("delete_deployment", "green")]
-    assert "::warning title=Rollback::Rolled back edge: traffic returned to blue (100%25); green deleted." in \
-        capsys.readouterr().out
+    assert job.backend.calls == [("concurrency_limit", "edge", None), ("set_traffic", {"blue": 100}, None),
+                                 ("delete_deployment", "green")]
+    out = capsys.readouterr().out
+    assert "::group::Rolling back edge" in out
+    assert "::warning title=Rollback::Rolled back edge: traffic returned to blue (100%25); green deleted." in out
     assert job.runner.outputs()["rolled-back"] == "true"
     assert "**Rolled back:** traffic returned to blue (100%); green deleted" in job.runner.summary()
 
 
 def test_a_passing_test_rolls_nothing_back(job):
     assert job(requests="1", rollback="true", **{"previous-deployment": "blue"}) == 0
-    assert job.backend.calls == [] and job.runner.outputs()["rolled-back"] == "false"
+    assert job.backend.calls == [("concurrency_limit", "edge", None)]
+    assert job.runner.outputs()["rolled-back"] == "false"
 
 
 def test_a_bad_previous_deployment_name_is_refused(job):
@@ -371,8 +386,49 @@ def test_a_bad_previous_deployment_name_is_refused(job):
     assert raised.value.name == "previous-deployment"
 
 
+def test_p95_and_p99_are_nearest_ranks_of_the_timed_requests(job):
+    job.clock.durations = list(range(101, 0, -1))
+    assert job(requests="101") == 0
+    assert job.runner.outputs()["latency-p95-ms"] == "96.0"  # the 96th of 101 (ceil(95.95))
+    assert "| 101 | 0 | 51.0 | 96.0 | 100.0 | 101.0 |" in job.runner.summary()
+
+
+def test_an_expected_output_file_is_read_from_the_workspace(job):
+    (job.runner.workspace / "expected.json").write_text("[1, 0]")
+    assert job(requests="1", **{"expected-output": "expected.json"}) == 0
+
+
+@pytest.mark.parametrize("flags", [{"max-p95-ms": "0.5"}, {"timeout-seconds": "0.1"}, {"timeout-seconds": "1"}])
+def test_small_limits_are_taken(job, flags):
+    assert job(requests="1", **flags) in (0, 1)
+    assert len(job.backend.invoked) == 1
+
+
+def test_requests_are_sent_as_many_at_a_time_as_asked(job):
+    import threading
+
+    active, most, changed = [0], [0], threading.Condition()
+    invoke = job.backend.invoke
+
+    def held(*arguments, **keywords):
+        """Each request waits (up to 2 s) until three are in flight: more workers would show as more at once."""
+        with changed:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            changed.notify_all()
+            changed.wait_for(lambda: active[0] >= 3, timeout=2)
+        answer = invoke(*arguments, **keywords)
+        with changed:
+            active[0] -= 1
+        return answer
+    job.backend.invoke = held
+    assert job(requests="6", concurrency="3") == 0
+    assert most[0] == 3
+
+
 @pytest.mark.parametrize("flags, name", [
-    ({"requests": "0"}, "requests"), ({"requests": "100001"}, "requests"), ({"concurrency": "65"}, "concurrency"),
+    ({"requests": "2.5"}, "requests"), ({"concurrency": "1.5"}, "concurrency"), ({"requests": "0"}, "requests"),
+    ({"requests": "100001"}, "requests"), ({"concurrency": "65"}, "concurrency"),
     ({"concurrency": "0"}, "concurrency"), ({"timeout-seconds": "0.09"}, "timeout-seconds"),
     ({"timeout-seconds": "601"}, "timeout-seconds"), ({"max-p95-ms": "-1"}, "max-p95-ms"),
     ({"deployment-name": "-x"}, "deployment-name")])
