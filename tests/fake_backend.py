@@ -57,7 +57,7 @@ class FakeBackend:
         return self.endpoints.get(name)
 
     def ensure_endpoint(self, name, spec_file=None):
-        self.calls.append(("ensure_endpoint", name))
+        self.calls.append(("ensure_endpoint", name) + ((spec_file,) if spec_file else ()))
         return self.endpoints.setdefault(name, Endpoint(name, f"http://127.0.0.1/{name}/score", {}, {}))
 
     def create_deployment(self, spec):

@@ -78,8 +78,11 @@ def test_a_plan_from_the_files_as_the_cli_writes_them(here):
 def test_a_code_path_input_is_relative_to_the_working_folder(here):
     (here / "src").mkdir()
     (here / "src" / "score.py").write_text("")
-    (here / "d.yml").write_text("code_configuration: {code: elsewhere, scoring_script: score.py}\n")
-    spec = plan(**{"endpoint-name": "edge", "model-name": "m", "deployment-file": "d.yml", "code-path": "src"})[0]
+    (here / "deploy").mkdir()
+    (here / "deploy" / "src").mkdir()  # where the file's own code would be
+    (here / "deploy" / "d.yml").write_text("code_configuration: {code: elsewhere, scoring_script: score.py}\n")
+    spec = plan(**{"endpoint-name": "edge", "model-name": "m", "deployment-file": "deploy/d.yml",
+                   "code-path": "src"})[0]
     assert (spec.code_path, spec.scoring_script) == (here / "src", "score.py")
 
 
@@ -105,7 +108,9 @@ def test_what_plan_refuses(here, flags, name, problem, fix):
 @pytest.mark.parametrize("flags, name", [
     ({"endpoint-name": "e"}, "endpoint-name"), ({"deployment-name": "-x"}, "deployment-name"),
     ({"model-name": "-m"}, "model-name"), ({"instance-count": "0"}, "instance-count"),
-    ({"instance-count": "51"}, "instance-count"), ({"traffic-percent": "101"}, "traffic-percent"),
+    ({"instance-count": "51"}, "instance-count"), ({"instance-count": "1.5"}, "instance-count"),
+    ({"traffic-percent": "101"}, "traffic-percent"), ({"traffic-percent": "10.5"}, "traffic-percent"),
+    ({"mirror-percent": "-1"}, "mirror-percent"), ({"mirror-percent": "2.5"}, "mirror-percent"),
     ({"mirror-percent": "51"}, "mirror-percent"), ({"traffic-percent": "-1"}, "traffic-percent"),
     ({"collect-data": "maybe"}, "collect-data"),
 ])
@@ -158,6 +163,49 @@ def test_an_inline_model_is_checked_before_it_is_registered(here):
     (here / "d.yml").write_text("model: {path: model}\n")
     error = refused(**{"endpoint-name": "edge", "deployment-file": "d.yml"})
     assert error.problem == "its inline custom_model has no code_configuration"
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("environment_variables: [A]\n", "its environment_variables is not a mapping"),
+    ("request_settings: {request_timeout_ms: 0}\n", "request_settings.request_timeout_ms is 0, not a whole number "
+     "from 1 to 3600000"),
+])
+def test_the_files_settings_are_checked(here, content, problem):
+    (here / "d.yml").write_text(content)
+    error = refused(**{"endpoint-name": "edge", "model-name": "m", "deployment-file": "d.yml"})
+    assert (error.name, error.problem) == ("deployment-file", problem)
+
+
+def test_an_inline_models_version_is_not_kept_and_says_so(here, capsys):
+    (here / "model").mkdir()
+    (here / "model" / "MLmodel").write_text("flavors: {}\n")
+    (here / "d.yml").write_text("model: {path: model, type: mlflow_model, name: churn, version: 7}\n")
+    plan(**{"endpoint-name": "edge", "deployment-file": "d.yml"})
+    assert capsys.readouterr().out == (
+        "warning [Deployment file] d.yml: its inline model's version 7 is not kept; the model is registered as the "
+        "next version of churn, once per content (the same files again are the same version). Fix: register it with "
+        "register-model and write model: azureml:<name>:<version>.\n")
+
+
+def test_what_neither_file_honours_locally_is_one_warning(here, capsys):
+    (here / "env.yml").write_text("name: e\nconda_file: {dependencies: [python=3.11]}\nimage: i\n")
+    (here / "d.yml").write_text("instance_type: Standard_F2s_v2\n")
+    plan(**{"endpoint-name": "edge", "model-name": "m", "deployment-file": "d.yml", "environment": "env.yml"})
+    assert capsys.readouterr().out == ("warning [Deployment file] The local backend does not honour instance_type of "
+                                       "d.yml and image of env.yml: Azure ML does.\n")
+
+
+def test_an_environment_yamls_conda_file_is_blamed_on_the_environment_input(here):
+    (here / "env.yml").write_text("name: e\nconda_file: [a]\n")
+    error = refused(**{"endpoint-name": "edge", "model-name": "m", "environment": "env.yml"})
+    assert (error.name, error.problem) == ("environment", "its environment's conda_file is ['a']")
+
+
+def test_a_files_model_reference_this_action_does_not_read(here):
+    (here / "d.yml").write_text("model: azureml:churn@production\n")
+    error = refused(**{"endpoint-name": "edge", "deployment-file": "d.yml"})
+    assert (error.name, error.problem) == ("deployment-file", "model 'azureml:churn@production' is not a model "
+                                           "reference this action reads")
 
 
 def test_a_model_input_beats_the_files_model(here):
@@ -228,9 +276,10 @@ def spec(name="", mirror=0, endpoint="ep") -> DeploymentSpec:
     return DeploymentSpec(endpoint=endpoint, name=name, model=MODEL, mirror_percent=mirror)
 
 
-def test_the_first_deployment_takes_all_the_traffic():
+def test_the_first_deployment_takes_all_the_traffic(capsys):
     backend = FakeBackend()
     assert deploy.deploy(backend, spec(), 0) is None
+    assert capsys.readouterr().out == "── Endpoint ep\n── Deployment ep/blue of models:/churn/3\n"
     assert backend.calls == [("ensure_endpoint", "ep"), ("create_deployment", "blue"),
                              ("set_traffic", {"blue": 100}, None)]
 
@@ -265,6 +314,17 @@ def test_a_live_deployment_is_never_replaced():
     assert backend.calls == [("ensure_endpoint", "ep")]
 
 
+def test_a_deployment_with_one_percent_is_live():
+    with pytest.raises(ActionError, match="^deployment green takes 1% of ep's traffic"):
+        deploy.deploy(FakeBackend({"blue": 99, "green": 1}), spec(name="green"), 0)
+
+
+def test_the_endpoint_file_is_given_to_the_backend(tmp_path):
+    backend = FakeBackend()
+    deploy.deploy(backend, DeploymentSpec(endpoint="ep", name="", model=MODEL, endpoint_file=tmp_path / "e.yml"), 0)
+    assert backend.calls[0] == ("ensure_endpoint", "ep", tmp_path / "e.yml")
+
+
 def test_a_named_deployment_at_zero_percent_is_replaced():
     backend = FakeBackend({"blue": 100, "green": 0})
     deploy.deploy(backend, spec(name="green"), 0)
@@ -272,11 +332,11 @@ def test_a_named_deployment_at_zero_percent_is_replaced():
 
 
 def test_the_summary():
-    endpoint = backends.Endpoint("ep", "http://127.0.0.1/score", {"blue": 90, "green": 10}, {}, {"red": 5})
+    endpoint = backends.Endpoint("ep", "http://127.0.0.1/score", {"blue": 90, "green": 10}, {}, {"red": 5, "grey": 1})
     assert deploy.summary(spec(name="green"), "blue", endpoint) == (
         "### 🚀 Deployed `models:/churn/3` to `ep/green`\n\n|  |  |\n|---|---|\n| Endpoint | `ep` |\n"
         "| Deployment | `green` |\n| Model | `models:/churn/3` |\n| Previous deployment | `blue` |\n"
-        "| Traffic | blue 90%, green 10% |\n| Mirrored | red 5% |\n| Scoring URI | http://127.0.0.1/score |")
+        "| Traffic | blue 90%, green 10% |\n| Mirrored | red 5%, grey 1% |\n| Scoring URI | http://127.0.0.1/score |")
     endpoint.mirror = {}
     assert "| Previous deployment | none (first deployment) |\n| Traffic | blue 90%, green 10% |\n| Scoring URI" in \
         deploy.summary(spec(name="green"), None, endpoint)
@@ -289,7 +349,7 @@ def job(monkeypatch, runner):
     fake, needed = FakeBackend(), []
     fake.models["churn"] = [ModelVersion("churn", "1", "models:/churn/1"),
                             ModelVersion("churn", "2", "models:/churn/2", "custom_model")]
-    monkeypatch.setattr(backends, "connect", lambda inputs: fake)
+    monkeypatch.setattr(backends, "connect", lambda inputs: {"local": fake}[inputs["backend"]])
     monkeypatch.setattr(environment, "require", lambda extra, modules=None: needed.append(extra))
 
     def run(**flags) -> int:
@@ -324,9 +384,18 @@ def test_collecting_a_custom_models_data_is_a_warning(job, capsys):
     assert job(**{"model-name": "churn", "model-version": "2", "code-path": ".", "scoring-script": "score.py",
                   "collect-data": "true"}) == 0
     out = capsys.readouterr().out
-    assert "::warning title=Data collection::collect-data on a custom_model collects only what its scoring " in out
+    assert ("::warning title=Data collection::collect-data on a custom_model collects only what its scoring script "
+            "logs with azureml-ai-monitoring's Collector (learn.microsoft.com/azure/machine-learning/how-to-collect-"
+            "production-data); an MLflow model's inputs and outputs are collected as they are.\n") in out
     assert job.runner.outputs()["previous-deployment"] == "blue"
+    assert "| Previous deployment | `blue` |" in job.runner.summary()
     assert job.runner.outputs()["deployment-name"] == "green"
+
+
+def test_traffic_percent_reaches_the_new_deployment(job):
+    job.backend.endpoints["edge"] = backends.Endpoint("edge", "u", {"blue": 100}, {"blue": "models:/churn/1"})
+    assert job(**{"model-name": "churn", "model-version": "1", "traffic-percent": "25"}) == 0
+    assert job.backend.calls[-1] == ("set_traffic", {"green": 25, "blue": 75}, None)
 
 
 def test_collecting_an_mlflow_models_data_is_no_warning(job, capsys):
@@ -340,6 +409,12 @@ def test_an_inline_model_is_registered_once_then_deployed(job):
     (job.runner.workspace / "d.yml").write_text(json.dumps({"model": {"path": "model", "type": "mlflow_model",
                                                                       "name": "inline"}}))
     assert job(**{"deployment-file": "d.yml"}) == 0
-    assert [call[0] for call in job.backend.calls] == ["find_model", "register_model", "deploying",
-                                                       "ensure_endpoint", "create_deployment", "set_traffic"]
+    from mlops_actions import registration
+
+    digest = registration.content_hash(job.runner.workspace / "model")
+    assert job.backend.calls[:2] == [("find_model", "inline", digest),
+                                     ("register_model", "inline", str(job.runner.workspace / "model"), "mlflow_model",
+                                      "", {}, {})]
+    assert [call[0] for call in job.backend.calls[2:]] == ["deploying", "ensure_endpoint", "create_deployment",
+                                                           "set_traffic"]
     assert job.runner.outputs()["model-uri"] == "models:/inline/1"

@@ -147,3 +147,45 @@ def test_virtual_environments_and_build_folders_are_never_linted_and_the_project
     out = capsys.readouterr().out.splitlines()
     reported = sorted({line.split(":")[0] for line in out if ": warning [flake8" in line})
     assert [Path(path).name for path in reported] == ["app.py", "cartpole.py"], reported
+
+
+def violation(path="a.py", line=1, col=1, code="E1", text="t"):
+    return lint.Violation(path, line, col, code, text)
+
+
+def test_the_summary_as_written():
+    assert lint.summary([], ["src", "tests"], True) == "### ✅ flake8: no violations\nLinted: `src tests`"
+    assert lint.summary([violation(text="first"), violation("b.py", 2, 3, "E1", "second"),
+                         violation("b.py", 4, 5, "W2", "other")], ["."], True) == (
+        "### ❌ flake8: 3 violations in 2 files\n\n"
+        "| Code | Count | Example |\n|---|---|---|\n| E1 | 2 | first |\n| W2 | 1 | other |\n\n"
+        "| File | Violations |\n|---|---|\n| `b.py` | 2 |\n| `a.py` | 1 |\n\n"
+        "<details><summary>All violations</summary>\n\n| Where | Code | Message |\n|---|---|---|\n"
+        "| `a.py:1:1` | E1 | first |\n| `b.py:2:3` | E1 | second |\n| `b.py:4:5` | W2 | other |\n\n</details>")
+
+
+def test_one_violation_is_singular_and_report_only_is_a_warning_sign():
+    assert lint.summary([violation()], ["."], False).startswith("### ⚠️ flake8: 1 violation in 1 file\n\n")
+
+
+def test_the_summary_lists_200_violations_and_counts_the_rest():
+    many = [violation(line=n) for n in range(1, 203)]
+    text = lint.summary(many, ["."], True)
+    assert "| `a.py:200:1` |" in text and "| `a.py:201:1` |" not in text
+    assert text.endswith("| `a.py:200:1` | E1 | t |\n\n…and 2 more\n\n</details>")
+    assert "…and" not in lint.summary(many[:200], ["."], True)
+
+
+def test_virtual_environments_are_found_two_levels_down(tmp_path):
+    for folder in ("env", "deep/venv-3.12", "deep/er/venv", "plain"):
+        (tmp_path / folder).mkdir(parents=True)
+    for folder in ("env", "deep/venv-3.12", "deep/er/venv"):
+        (tmp_path / folder / "pyvenv.cfg").write_text("home = /usr\n")
+    assert lint.virtual_environments(tmp_path) == [str(tmp_path / "deep" / "venv-3.12"), str(tmp_path / "env")]
+
+
+def test_parse_needs_five_fields_with_numbers():
+    found, other = lint.parse("a.py\t1\t2\tE1\ttext\twith\ttabs\na.py\tx\t2\tE1\tt\na.py\t1\ty\tE1\tt\na.py\t1\t2\tE1\n"
+                              "   \n", Path("/"))
+    assert [(v.line, v.col, v.text) for v in found] == [(1, 2, "text\twith\ttabs")]
+    assert other == ["a.py\tx\t2\tE1\tt", "a.py\t1\ty\tE1\tt", "a.py\t1\t2\tE1"]
