@@ -46,7 +46,7 @@ MODULES = {
     "backends/local.py": ["tests/test_local_unit.py"],
 }
 # scores of the first run (2026-11-27), before the modules' unit tests: killed of reached
-BEFORE = {"inputs.py": "86%", "register.py": "39%", "smoke.py": "66%", "deploy.py": "56%", "traffic.py": "-",
+BEFORE = {"inputs.py": "86%", "register.py": "39%", "smoke.py": "66%", "deploy.py": "56%", "traffic.py": "none reached",
           "splits.py": "60%", "monitor.py": "53%", "cli_yaml.py": "33%", "backends/environments.py": "70%"}
 RESULTS = ROOT / "bench" / "mutation-results.json"
 EQUIVALENT = ROOT / "bench" / "equivalent-mutants.txt"
@@ -114,6 +114,9 @@ def report(results: dict[str, dict], equivalent: dict[str, str]) -> str:
         lines.append(f"| {module} | {tests} | {total} | {killed} | "
                      f"{counts['survived']} | {explained} | {unreached} | {BEFORE.get(module, '-')} | {score} | "
                      f"{100 * killed / total:.0f}% | {result['seconds']:.0f} | {result.get('date', '')} |")
+    for module in [module for module in MODULES if module not in results]:
+        lines.append(f"| {module} | not run with its current tests | | | | | | {BEFORE.get(module, 'not run')} | "
+                     "| | | |")
     for module, result in results.items():
         survivors = list(result["survivors"].items())
         if survivors:
