@@ -210,6 +210,13 @@ def test_too_few_requests_warn_and_judge_nothing(watched, capsys):
         "for what it is worth: drift in a.\n\n")
 
 
+def test_too_few_requests_show_every_alert_for_what_it_is_worth(watched):
+    watched(*[([[100 + v, v % 7] for v in range(4 * i, 4 * i + 4)], 500, 5.0) for i in range(5)])
+    assert watch() == 0
+    assert "What they show, for what it is worth: drift in a; error rate 100.0% is above 5.0%.\n\n" in \
+        watched.runner.summary()
+
+
 def test_nothing_served_is_too_few_and_draws_nothing(watched, capsys):
     assert watch() == 0
     assert watched.charts == []
@@ -294,10 +301,29 @@ def test_thresholds_out_of_their_bounds(watched, flags, name):
     assert raised.value.name == name
 
 
-def test_the_chart_is_drawn(tmp_path):
-    path = tmp_path / "deep" / "chart.png"
-    monitor.chart(path, {"a": 0.5, "b": 0.1}, 0.2)
-    assert path.read_bytes().startswith(b"\x89PNG")
+def test_the_chart_is_drawn(tmp_path, monkeypatch):
+    import struct
+
+    from matplotlib import colors
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: saved.append(figure) or save(figure, *a, **k))
+    path = tmp_path / "deep" / "er" / "chart.png"
+    monitor.chart(path, {"a": 0.5, "b": 0.2, "c": 0.1}, 0.2)
+    png = path.read_bytes()
+    assert png.startswith(b"\x89PNG") and struct.unpack(">II", png[16:24]) == (800, 285)  # 8 x (0.45 * 3 + 1.5) in
+    [axes] = saved[0].axes
+    assert [colors.to_hex(bar.get_facecolor()) for bar in axes.patches] == ["#d73a49", "#2ea44f", "#2ea44f"]
+    assert [bar.get_width() for bar in axes.patches] == [0.5, 0.2, 0.1]
+    [line] = axes.lines
+    assert (colors.to_hex(line.get_color()), line.get_linestyle(), line.get_label(), line.get_xdata()[0]) == (
+        "#000000", "--", "threshold 0.2", 0.2)
+    assert axes.get_xlabel() == "population stability index (served vs training data)"
+    assert axes.yaxis_inverted() and axes.get_legend()._loc == 4  # lower right
+    import matplotlib.pyplot as plt
+
+    assert saved[0].number not in plt.get_fignums()  # closed
 
 
 # -- the azureml job ---------------------------------------------------------------------------------------------
