@@ -255,6 +255,54 @@ def test_features_named_before_anything_was_served_are_not_refused(watched):
     assert watch(features="z") == 0
 
 
+@pytest.mark.parametrize("flags, code", [
+    ({"max-p95-ms": "0.5"}, 1), ({"window-hours": "0.5"}, 0), ({"min-requests": "1"}, 0),
+    ({"psi-threshold": "1", "ks-threshold": "1", "ks-p-value": "1", "max-error-rate": "1"}, 0),
+    ({"psi-threshold": "0", "ks-threshold": "0", "ks-p-value": "0", "max-error-rate": "0"}, 0)])
+def test_thresholds_at_their_bounds_are_taken(watched, flags, code):
+    watched(*same(10))
+    assert watch(**flags) == code
+
+
+def test_window_hours_are_hours_of_3600_seconds(watched):
+    (watched.folder / "requests.jsonl").write_text("".join(
+        json.dumps({"time": time.time() - age, "ms": 5.0, "status": 200}) + "\n" for age in (36005, 35995, 0.5)))
+    assert watch(**{"window-hours": "10", "min-requests": "1"}) == 0
+    assert json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())["requests"] == 2
+
+
+def test_without_a_window_every_logged_request_counts(watched):
+    (watched.folder / "requests.jsonl").write_text(json.dumps({"time": 0.5, "ms": 5.0, "status": 200}) + "\n")
+    assert watch(**{"min-requests": "1"}) == 0
+    assert json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())["requests"] == 1
+
+
+def test_a_feature_the_requests_lack_is_refused(watched):
+    (watched.runner.workspace / "training.csv").write_text("a,b,c\n" + "".join(f"{v},{v % 7},1\n" for v in range(40)))
+    watched(*same(10))
+    with pytest.raises(InputError) as raised:
+        watch(features="a c z")
+    assert raised.value.problem == "c, z not in both the training data and the requests"
+
+
+def test_two_alerts_are_both_the_headline(watched):
+    watched(*[([[100 + v, v % 7] for v in range(4 * i, 4 * i + 4)], 500, 5.0) for i in range(10)])
+    assert watch() == 1
+    assert watched.runner.summary().startswith("### 🚨 Monitoring `watched`: drift in a; error rate 100.0% is above "
+                                               "5.0%\n\n")
+
+
+def test_a_csv_error_is_named_by_its_first_line(watched, monkeypatch):
+    import pandas
+
+    def unreadable(path):
+        raise ValueError("first line\nsecond line")
+    monkeypatch.setattr(pandas, "read_csv", unreadable)
+    with pytest.raises(InputError) as raised:
+        watch()
+    assert raised.value.problem == "not a CSV pandas can read (first line)"
+
+
 def test_training_data_that_is_not_a_csv(watched):
     (watched.runner.workspace / "training.csv").write_bytes(b"\xff\xfe\x00a\nb")
     with pytest.raises(InputError) as raised:
@@ -293,6 +341,8 @@ def test_an_endpoint_that_does_not_exist(watched):
     ({"max-error-rate": "2"}, "max-error-rate"), ({"max-p95-ms": "-1"}, "max-p95-ms"),
     ({"window-hours": "-1"}, "window-hours"), ({"min-requests": "0"}, "min-requests"),
     ({"ks-p-value": "1.5"}, "ks-p-value"), ({"fail-on-alert": "perhaps"}, "fail-on-alert"),
+    ({"psi-threshold": "-0.1"}, "psi-threshold"), ({"ks-threshold": "1.5"}, "ks-threshold"),
+    ({"max-error-rate": "-0.1"}, "max-error-rate"), ({"ks-p-value": "-0.1"}, "ks-p-value"),
     ({"min-requests": "1.5"}, "min-requests"),
 ])
 def test_thresholds_out_of_their_bounds(watched, flags, name):
