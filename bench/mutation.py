@@ -34,7 +34,8 @@ MODULES = {
     "deploy.py": ["tests/test_deploy_unit.py", "tests/test_deployment_files.py"],
     "traffic.py": ["tests/test_traffic_unit.py"],
     "splits.py": ["tests/test_thresholds.py", "tests/test_local_run.py"],
-    "generate.py": ["tests/test_generate_unit.py", "tests/test_generate.py",  # less a wheel's build and the linters' runs, which mutate nothing
+    # generate.py: less a wheel's build and the linters' runs, which mutate nothing
+    "generate.py": ["tests/test_generate_unit.py", "tests/test_generate.py",
                     "--deselect", "tests/test_generate.py::test_installed_from_a_wheel_the_pre_commit_hooks_work",
                     "-k", "not test_generated_workflows_pass_actionlint_zizmor_and_the_schema"],
     "monitor.py": ["tests/test_monitor_unit.py", "tests/test_thresholds.py"],
