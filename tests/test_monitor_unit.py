@@ -152,7 +152,8 @@ def test_drift_in_one_feature_fails_and_is_named(watched, capsys):
     assert watch(features="a, b", **{"chart": "out/chart.png"}) == 1
     report = json.loads((watched.runner.workspace / "out" / "chart.json").read_text())
     assert [row["drift"] for row in report["features"]] == [True, False]
-    assert report["features"][0]["ks"] == 1.0 and report["features"][0]["psi"] > 1
+    assert report["features"][0]["ks"] == 1.0
+    assert report["features"][0]["psi"] == 8.2831  # monitor.psi(0..39, 100..139) is 8.28309 to five places
     assert report["alerts"] == ["drift in a"]
     assert "::error title=Monitoring alert::watched: drift in a." in capsys.readouterr().out
     assert watched.runner.outputs()["drifted"] == "a"
@@ -222,19 +223,20 @@ def test_nothing_served_is_too_few_and_draws_nothing(watched, capsys):
     assert watched.charts == []
     assert watched.runner.outputs()["chart"] == ""
     report = json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())
-    assert (report["requests"], report["rows"], report["error_rate"], report["p50_ms"], report["features"]) == \
-        (0, 0, 0.0, None, [])
+    assert (report["requests"], report["rows"], report["error_rate"], report["p50_ms"], report["p95_ms"],
+            report["features"]) == (0, 0, 0.0, None, None, [])
     assert watched.runner.summary() == (
         "### ⏳ Monitoring `watched`: too few requests to judge (0, fewer than min-requests 10)\n\n"
         "| Requests | Rows | Error rate | p50 ms | p95 ms |\n|---|---|---|---|---|\n| 0 | 0 | 0.0% | - | - |\n\n")
 
 
 def test_a_categorical_column_is_left_out_with_a_notice(watched, capsys):
-    (watched.runner.workspace / "training.csv").write_text("a,c\n" + "".join(f"{v},x{v % 3}\n" for v in range(40)))
-    watched(*[([[v % 40, f"x{v % 3}"] for v in range(4 * i, 4 * i + 4)], 200, 5.0) for i in range(10)],
-            columns=("a", "c"))
+    (watched.runner.workspace / "training.csv").write_text("a,c,d\n" + "".join(f"{v},x{v % 3},y\n" for v in range(40)))
+    watched(*[([[v % 40, f"x{v % 3}", "y"] for v in range(4 * i, 4 * i + 4)], 200, 5.0) for i in range(10)],
+            columns=("a", "c", "d"))
     assert watch() == 0
-    assert "::notice title=Monitoring::c are not numeric and are not compared for drift." in capsys.readouterr().out
+    assert "::notice title=Monitoring::c, d are not numeric and are not compared for drift." in \
+        capsys.readouterr().out
     assert [row["feature"] for row in json.loads((watched.runner.workspace / "monitoring" / "drift.json")
                                                  .read_text())["features"]] == ["a"]
 
@@ -264,6 +266,54 @@ def test_thresholds_at_their_bounds_are_taken(watched, flags, code):
     assert watch(**flags) == code
 
 
+def test_figures_are_rounded_as_reported(watched):
+    (watched.runner.workspace / "training.csv").write_text("a\n" + "0\n0\n1\n" * 10)
+    watched(([[0]], 200, 5.0), ([[1]], 500, 5.0), ([[1]], 200, 5.0), columns=("a",))
+    assert watch(**{"min-requests": "1", "max-error-rate": "1", "psi-threshold": "1", "ks-threshold": "1"}) == 0
+    text = (watched.runner.workspace / "monitoring" / "drift.json").read_text()
+    assert text.startswith('{\n  "endpoint": "watched",\n  "requests": 3,')
+    report = json.loads(text)
+    [row] = report["features"]
+    assert (row["ks"], row["training_mean"], row["served_mean"], report["error_rate"]) == (0.3333, 0.333, 0.667,
+                                                                                           0.3333)
+
+
+def test_latency_percentiles_are_nearest_ranks(watched):
+    (watched.folder / "requests.jsonl").write_text("".join(
+        json.dumps({"time": time.time(), "ms": float(ms), "status": 200}) + "\n" for ms in range(100, 0, -1)))
+    assert watch() == 0
+    report = json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())
+    assert (report["p50_ms"], report["p95_ms"]) == (50.0, 95.0)
+
+
+def test_a_boolean_feature_is_compared_as_numbers(watched):
+    (watched.runner.workspace / "training.csv").write_text("flag\n" + "True\nFalse\n" * 20)
+    watched(*[([[True], [False]], 200, 5.0)] * 10, columns=("flag",))
+    assert watch() == 0
+    report = json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())
+    assert [(row["feature"], row["psi"], row["training_mean"]) for row in report["features"]] == [("flag", 0.0, 0.5)]
+
+
+def test_a_log_line_that_is_not_utf8_is_skipped(tmp_path, capsys):
+    log = tmp_path / "requests.jsonl"
+    log.write_bytes(b'{"time": 1, "x": "\xff\xfe"}\n\xff\n' + json.dumps({"time": 2}).encode() + b"\n")
+    assert [entry["time"] for entry in monitor.logged(log)] == [1, 2]
+    assert "1 line(s) of" in capsys.readouterr().out
+
+
+def test_the_chart_and_its_report_are_written_inside_the_workspace(watched):
+    watched(*same(10))
+    with pytest.raises(InputError) as raised:
+        watch(chart="../outside.png")
+    assert (raised.value.name, raised.value.value) == ("chart", "../outside.png")
+    (watched.runner.workspace / "monitoring").mkdir()
+    (watched.runner.workspace / "monitoring" / "drift.json").symlink_to(watched.runner.workspace / "elsewhere.json")
+    with pytest.raises(InputError) as raised:
+        watch()
+    assert (raised.value.name, raised.value.value) == ("chart", "monitoring/drift.png")
+    assert "symbolic link" in raised.value.problem
+
+
 def test_window_hours_are_hours_of_3600_seconds(watched):
     (watched.folder / "requests.jsonl").write_text("".join(
         json.dumps({"time": time.time() - age, "ms": 5.0, "status": 200}) + "\n" for age in (36005, 35995, 0.5)))
@@ -272,7 +322,7 @@ def test_window_hours_are_hours_of_3600_seconds(watched):
 
 
 def test_without_a_window_every_logged_request_counts(watched):
-    (watched.folder / "requests.jsonl").write_text(json.dumps({"time": 0.5, "ms": 5.0, "status": 200}) + "\n")
+    (watched.folder / "requests.jsonl").write_text(json.dumps({"time": 0, "ms": 5.0, "status": 200}) + "\n")
     assert watch(**{"min-requests": "1"}) == 0
     assert json.loads((watched.runner.workspace / "monitoring" / "drift.json").read_text())["requests"] == 1
 
