@@ -114,6 +114,27 @@ def test_a_single_testsuite_root_and_missing_attributes(tmp_path):
     assert report.cases == [Case("", str(tmp_path), 1, 0.0, "passed")]
 
 
+def test_a_failures_line_from_a_traceback_named_either_way(tmp_path):
+    """pytest ran in `sub` with its rootdir above: JUnit names files from the rootdir, tracebacks from `sub`."""
+    (tmp_path / "sub" / "tests").mkdir(parents=True)
+    (tmp_path / "sub" / "tests" / "t.py").write_text("")
+
+    def line(trace):
+        (tmp_path / "junit.xml").write_text(
+            '<testsuite><testcase classname="sub.tests.t" name="test_x" file="sub/tests/t.py" line="1">'
+            f'<failure message="m">{trace}</failure></testcase></testsuite>')
+        return unit_test.parse_junit(tmp_path / "junit.xml", tmp_path / "sub").cases[0].line
+    assert line("tests/t.py:7: AssertionError") == 7
+    assert line("sub/tests/t.py:5: AssertionError") == 5
+    assert line("other.py:9: AssertionError") == 2
+
+
+def test_a_testcase_without_a_name(tmp_path):
+    (tmp_path / "junit.xml").write_text('<testsuite><testcase classname="tests.test_a" file="tests/test_a.py"/>'
+                                        '</testsuite>')
+    assert unit_test.parse_junit(tmp_path / "junit.xml", tmp_path).cases[0].nodeid == "tests/test_a.py"
+
+
 def test_coverage_of_lines_and_branches(tmp_path):
     (tmp_path / "c.xml").write_text('<coverage lines-valid="30" lines-covered="20" branches-valid="10" '
                                     'branches-covered="5"/>')
@@ -122,6 +143,8 @@ def test_coverage_of_lines_and_branches(tmp_path):
     assert unit_test.coverage_percent(tmp_path / "c.xml") == 66.67
     (tmp_path / "c.xml").write_text("<coverage/>")
     assert unit_test.coverage_percent(tmp_path / "c.xml") == 100.0
+    (tmp_path / "c.xml").write_text('<coverage lines-valid="4" branches-valid="4" branches-covered="1"/>')
+    assert unit_test.coverage_percent(tmp_path / "c.xml") == 12.5
 
 
 # -- the summary -------------------------------------------------------------------------------------------------
@@ -294,6 +317,38 @@ def test_arguments_pytest_refuses(pytest_run):
     assert str(raised.value) == ("pytest exited with 4: it could not use markers ('not (slow'), keyword ('k') or "
                                  "pytest-args ('--bad') (its message is in the log above). Fix: correct the "
                                  "expression or argument it names.")
+
+
+def test_every_listing_argument_is_named(pytest_run):
+    with pytest.raises(InputError) as raised:
+        pytest_run(**{"pytest-args": "--co -x --fixtures"})
+    assert raised.value.problem == "--co --fixtures makes pytest list instead of run the tests"
+
+
+def test_the_group_names_the_command_and_the_folder(pytest_run, capsys):
+    assert pytest_run(paths="tests/test_a.py tests") == 0
+    assert "::group::pytest tests/test_a.py tests (in .)\n" in capsys.readouterr().out
+
+
+def test_a_fixture_error_in_a_run_that_ran_is_not_a_collection_error(pytest_run, capsys):
+    fixture = ('<testcase classname="tests.test_a" name="test_f" file="tests/test_a.py" line="2" time="0">'
+               '<error message="failed on setup">E   boom</error></testcase>')
+    pytest_run.result.update(junit=junit(PASSED, fixture), code=1)
+    assert pytest_run() == 1
+    out = capsys.readouterr().out
+    assert "did not run" not in out and pytest_run.runner.outputs()["coverage"] == "80.00"
+
+
+def test_reports_are_written_inside_the_workspace(pytest_run):
+    with pytest.raises(InputError) as raised:
+        pytest_run(**{"junit-file": "../junit.xml"})
+    assert (raised.value.name, raised.value.value) == ("junit-file", "../junit.xml")
+    (pytest_run.runner.workspace / "out").mkdir()
+    (pytest_run.runner.workspace / "out" / "coverage.xml").symlink_to(pytest_run.runner.workspace / "x.xml")
+    with pytest.raises(InputError) as raised:
+        pytest_run(**{"junit-file": "out/junit.xml"})
+    assert (raised.value.name, raised.value.value) == ("junit-file", "out/junit.xml")
+    assert "symbolic link" in raised.value.problem and pytest_run.commands == []
 
 
 @pytest.mark.parametrize("argument", ["--collect-only", "--co", "--fixtures", "-h", "--version", "--markers=x"])
