@@ -101,6 +101,20 @@ def test_traffic_goes_by_weight_to_deployments_that_exist():
     assert {router.choose(split, None)[0] for _ in range(200)} == {"blue", "green"}
 
 
+def test_a_named_deployment_of_a_record_without_deployments():
+    assert router.choose({}, "blue") == (None, "no deployment named 'blue'")
+
+
+def test_one_percent_takes_traffic_and_weights_are_the_shares(monkeypatch):
+    assert router.choose({"deployments": {"blue": {}, "green": {}}, "traffic": {"blue": 1, "green": 0}}, None) == \
+        ("blue", "")
+    drawn = []
+    monkeypatch.setattr(router.random, "choices", lambda names, weights: drawn.append((names, weights)) or names)
+    assert router.choose({"deployments": {"blue": {}, "green": {}}, "traffic": {"blue": 90, "green": 10}}, None) == \
+        ("blue", "")
+    assert drawn == [(("blue", "green"), (90, 10))]
+
+
 @pytest.mark.parametrize("record", [{}, {"deployments": {"blue": {}}, "traffic": {"blue": 0}},
                                     {"deployments": {}, "traffic": {"blue": 100}}])
 def test_no_deployment_takes_traffic(record):
@@ -126,11 +140,36 @@ def test_in_flight_requests_are_held_to_the_limit():
     assert flights.enter("green", None) and flights.enter("green", None)
     flights.leave("blue")
     assert flights.enter("blue", 2) and not flights.enter("blue", 2)
+    assert flights.enter("red", 1) and not flights.enter("red", 1)
+    for _ in range(3):
+        assert flights.enter("grey", 3)
+    flights.leave("grey")
+    assert flights.enter("grey", 3) and not flights.enter("grey", 3)
 
 
 def test_the_upstream_timeout():
     assert router.timeout_ms({}) == 120_000
     assert router.timeout_ms({"request_timeout_ms": 5}) == 5
+
+
+def test_forward_waits_the_deployments_timeout_on_its_socket_or_port(monkeypatch):
+    opened = []
+
+    class Connection:
+        def __init__(self, *arguments, **keywords):
+            opened.append((arguments, keywords))
+
+        def request(self, *arguments, **keywords):
+            raise OSError("recorded only")
+
+        def close(self):
+            pass
+    monkeypatch.setattr(router, "UnixHTTPConnection", Connection)
+    monkeypatch.setattr(router.http.client, "HTTPConnection", Connection)
+    for deployment in ({"socket": "/s.sock", "request_timeout_ms": 2500}, {"port": 9, "request_timeout_ms": 1500}):
+        with pytest.raises(OSError):
+            router.forward(deployment, b"", {})
+    assert opened == [(("/s.sock", 2.5), {}), (("127.0.0.1", 9), {"timeout": 1.5})]
 
 
 # -- chunked bodies ----------------------------------------------------------------------------------------------
@@ -154,6 +193,24 @@ def test_a_chunked_body(data, expected):
     assert chunked(data) == expected
 
 
+def test_a_chunk_size_line_is_read_up_to_1024_bytes():
+    assert chunked(b"0" * 1022 + b"5\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
+    assert chunked(b"0" * 2000 + b"5\r\nhello\r\n0\r\n\r\n") == b""  # its first 1024 bytes: size 0, the end
+    assert chunked(b"0" * 1020 + b"5\r\nhello\r\n0\r\n\r\n") == b"hello"
+
+
+def test_the_body_ends_at_the_blank_line_after_the_trailers():
+    import io
+
+    for trailer, left in ((b"", b"NEXT"), (b"X: " + b"a" * 1022 + b"\r\n", b"NEXT"),
+                          (b"X: " + b"a" * 1021 + b"\r\n", b"\r\nNEXT")):  # a 1024-byte read ends before its CRLF
+        stream = io.BytesIO(b"3\nabc\n0\n" + trailer + b"\r\nNEXT")
+        assert router.read_chunked(stream, 100) == b"abc"
+        assert stream.read() == left
+    stream = io.BytesIO(b"3\nabc\n0\n\nNEXT")
+    assert router.read_chunked(stream, 100) == b"abc" and stream.read() == b"NEXT"
+
+
 def test_a_chunked_body_at_its_limit():
     assert chunked(b"64\r\n" + b"a" * 100 + b"\r\n0\r\n\r\n") == b"a" * 100
 
@@ -162,7 +219,7 @@ def test_a_chunked_body_at_its_limit():
 
 class Upstream(BaseHTTPRequestHandler):
     """A deployment's server: answers `status` with `body` after `delay` seconds, and records what it got."""
-    status, body, delay, seen, gate = 200, b"[1]", 0.0, [], None
+    status, body, delay, seen, gate, content_type = 200, b"[1]", 0.0, [], None, "application/json"
 
     def do_POST(self):  # noqa: N802
         data = self.rfile.read(int(self.headers["Content-Length"]))
@@ -172,7 +229,8 @@ class Upstream(BaseHTTPRequestHandler):
         if type(self).gate:
             type(self).gate.wait(10)
         self.send_response(type(self).status)
-        self.send_header("Content-Type", "text/plain" if type(self).status == 201 else "application/json")
+        if type(self).content_type:
+            self.send_header("Content-Type", type(self).content_type)
         self.send_header("Content-Length", str(len(type(self).body)))
         self.end_headers()
         self.wfile.write(type(self).body)
@@ -191,7 +249,7 @@ def serve(handler):
 @pytest.fixture
 def endpoint(tmp_path):
     class Deployment(Upstream):
-        status, body, delay, seen, gate = 200, b"[1]", 0.0, [], None
+        status, body, delay, seen, gate, content_type = 200, b"[1]", 0.0, [], None, "application/json"
 
     upstream = serve(Deployment)
     record = {"key": "k3y", "traffic": {"blue": 100, "green": 0},
@@ -273,11 +331,29 @@ def test_an_answer_names_its_deployment_and_forwards_the_content_headers(endpoin
 
 
 def test_the_upstream_content_type_is_kept(endpoint):
+    endpoint.deployment.content_type = "text/csv"
+    assert endpoint()[2]["Content-Type"] == "text/csv"
     endpoint.deployment.status = 201
     status, _, headers = endpoint()
     assert (status, headers["Content-Type"]) == (424, "application/json")
-    endpoint.deployment.status = 200
-    assert endpoint()[2]["Content-Type"] == "application/json"
+    endpoint.deployment.status, endpoint.deployment.content_type = 200, None
+    assert endpoint()[2]["Content-Type"] == "application/json"  # none given: JSON, as the server answers
+
+
+def test_a_client_that_stops_sending_is_dropped(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(router, "CLIENT_TIMEOUT", 0.3)
+    (tmp_path / "endpoint.json").write_text('{"key": "k"}')
+    server = serve(router.handler_for(router.Record(tmp_path / "endpoint.json"),
+                                      router.RequestLog(tmp_path / "requests.jsonl")))
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as client:
+            client.sendall(b"POST /score HTTP/1.1\r\n")  # and nothing more
+            assert client.recv(100) == b""  # closed by the router, not left waiting
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_deployment_is_reached_by_name_and_a_probe_is_marked(endpoint):
