@@ -280,6 +280,7 @@ def endpoint(tmp_path):
         path.write_text(json.dumps(record))
         os.utime(path, ns=(time.time_ns(), time.time_ns()))
     send.deployment, send.rewrite, send.record, send.log = Deployment, rewrite, record, tmp_path / "requests.jsonl"
+    send.port = front.server_port
     yield send
     front.shutdown()
     upstream.shutdown()
@@ -306,6 +307,26 @@ def test_an_endpoint_without_a_key_refuses_an_empty_one(endpoint):
     endpoint.rewrite(key="")
     assert endpoint(key="")[0] == 200  # "Bearer " is what an empty key is
     assert endpoint(key=None)[0] == 401
+
+
+def test_a_record_without_a_key_takes_no_made_up_one(endpoint):
+    endpoint.record.pop("key")
+    endpoint.rewrite()
+    assert endpoint(key="None")[0] == 401 and endpoint(key="XXXX")[0] == 401
+
+
+def test_a_body_without_any_length_is_a_411(endpoint):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as client:
+        client.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 411 ")
+
+
+def test_a_body_of_the_largest_size_is_taken(endpoint, monkeypatch):
+    monkeypatch.setattr(router, "MAX_BODY", len(BODY))
+    assert endpoint()[0] == 200
+    assert endpoint(body=BODY + b" ")[0] == 413
 
 
 def test_only_score_is_routed(endpoint):
