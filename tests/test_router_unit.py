@@ -5,6 +5,7 @@ traffic, 424/408/429/502, mirrored copies) and the request log are checked witho
 import http.client
 import json
 import os
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -246,8 +247,23 @@ def serve(handler):
     return server
 
 
+class Ticking:
+    """perf_counter for router.py: each reading is a quarter second after the last, so a request that reads it twice
+    (start, end) is logged at 250 ms."""
+
+    def __init__(self):
+        self.now, self.lock, self.time = 0.0, threading.Lock(), time.time
+
+    def perf_counter(self):
+        with self.lock:
+            self.now += 0.25
+            return self.now
+
+
 @pytest.fixture
-def endpoint(tmp_path):
+def endpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(router, "time", Ticking())
+
     class Deployment(Upstream):
         status, body, delay, seen, gate, content_type = 200, b"[1]", 0.0, [], None, "application/json"
 
@@ -347,7 +363,7 @@ def test_an_answer_names_its_deployment_and_forwards_the_content_headers(endpoin
     assert forwarded == {"Content-Type": "application/json", "Accept": "text/csv", "Authorization": None,
                          "X-Other": None}
     [entry] = lines(endpoint.log)
-    assert (entry["deployment"], entry["status"], entry["rows"]) == ("blue", 200, [[1, 2]])
+    assert (entry["deployment"], entry["status"], entry["rows"], entry["ms"]) == ("blue", 200, [[1, 2]], 250.0)
     assert "probe" not in entry
 
 
@@ -404,21 +420,35 @@ def test_a_model_error_is_a_424_with_the_models_status(endpoint):
     assert lines(endpoint.log)[0]["status"] == 424
 
 
+def test_a_model_error_that_is_not_utf8_is_passed_on_replaced(endpoint):
+    endpoint.deployment.status, endpoint.deployment.body = 500, b"bad \xff"
+    status, body, _ = endpoint()
+    assert (status, json.loads(body)["model_response"]) == (424, "bad \ufffd")
+
+
+def test_each_request_is_one_line_in_the_routers_log(endpoint, capsys):
+    endpoint()
+    err = capsys.readouterr().err
+    assert re.match(r'\d\d/\w+/\d{4} [\d:]+ "POST /score HTTP/1.1" 200 -\n\d', err), err  # then the health check
+
+
 def test_a_slow_deployment_is_a_408(endpoint):
     endpoint.record["deployments"]["blue"]["request_timeout_ms"] = 100
     endpoint.rewrite()
     endpoint.deployment.delay = 0.5
-    status, body, _ = endpoint()
+    status, body, _ = endpoint(headers={"mlops-actions-probe": "smoke"})
     assert (status, json.loads(body)) == (408, {"error": "deployment blue took longer than request_timeout_ms "
                                                          "(100 ms)"})
-    assert lines(endpoint.log)[0]["status"] == 408
+    [entry] = lines(endpoint.log)
+    assert (entry["deployment"], entry["status"], entry["ms"], entry["probe"]) == ("blue", 408, 250.0, True)
 
 
 def test_a_deployment_that_does_not_answer_is_a_502(endpoint, tmp_path):
     endpoint.rewrite(deployments={"blue": {"socket": str(tmp_path / "nothing.sock")}})
-    status, body, _ = endpoint()
+    status, body, _ = endpoint(headers={"mlops-actions-probe": "smoke"})
     assert status == 502 and json.loads(body)["error"].startswith("deployment blue did not answer: ")
-    assert lines(endpoint.log)[0]["status"] == 502
+    [entry] = lines(endpoint.log)
+    assert (entry["deployment"], entry["status"], entry["ms"], entry["probe"]) == ("blue", 502, 250.0, True)
 
 
 def test_more_requests_than_the_deployment_admits_are_a_429(endpoint):
@@ -433,7 +463,7 @@ def test_more_requests_than_the_deployment_admits_are_a_429(endpoint):
         if len(endpoint.deployment.seen) == 2:
             break
         time.sleep(0.02)
-    status, body, _ = endpoint()
+    status, body, _ = endpoint(headers={"mlops-actions-probe": "smoke"})
     assert (status, json.loads(body)) == (429, {"error": "too many requests in parallel for deployment blue: at "
                                                          "most 2 (2 x max_concurrent_requests_per_instance x "
                                                          "instance_count)"})
@@ -443,6 +473,8 @@ def test_more_requests_than_the_deployment_admits_are_a_429(endpoint):
     assert [a[0] for a in answers] == [200, 200]
     assert endpoint()[0] == 200  # the places were given back
     assert sorted(e["status"] for e in lines(endpoint.log)) == [200, 200, 200, 429]
+    [refusal] = [e for e in lines(endpoint.log) if e["status"] == 429]
+    assert (refusal["deployment"], refusal["ms"], refusal["probe"]) == ("blue", 250.0, True)
 
 
 @pytest.mark.parametrize("headers, status, message", [
@@ -464,15 +496,17 @@ def test_a_chunked_body_is_read(endpoint):
 
 def test_a_mirrored_copy_goes_to_the_mirror_and_is_logged_as_such(endpoint):
     endpoint.rewrite(mirror={"green": 100})
-    status, _, headers = endpoint()
+    status, _, headers = endpoint(headers={"mlops-actions-probe": "smoke"})
     assert (status, headers["azureml-model-deployment"]) == (200, "blue")
     for _ in range(50):
         if len(lines(endpoint.log)) == 2:
             break
         time.sleep(0.05)
     entries = sorted(lines(endpoint.log), key=lambda e: e["deployment"])
-    assert [(e["deployment"], e.get("mirror", False)) for e in entries] == [("blue", False), ("green", True)]
-    assert len(endpoint.deployment.seen) == 2
+    assert [(e["deployment"], e.get("mirror", False), e["probe"]) for e in entries] == [("blue", False, True),
+                                                                                        ("green", True, True)]
+    assert all(e["ms"] % 250 == 0 and 0 < e["ms"] <= 1000 for e in entries)
+    assert [seen[1] for seen in endpoint.deployment.seen] == [BODY, BODY]
     endpoint(headers={"azureml-model-deployment": "blue"})  # a request naming a deployment is not mirrored
     time.sleep(0.2)
     assert len(endpoint.deployment.seen) == 3
