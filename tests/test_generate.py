@@ -264,7 +264,7 @@ def test_a_name_a_template_uses_and_the_config_lacks_is_an_error_not_empty(tmp_p
     from mlops_actions import config as project_config
 
     c = project_config.load(GOLDEN / "local" / "mlops.yml")
-    del c["model"]
+    del c["model"]["name"]
     with pytest.raises(jinja2.UndefinedError):
         generate.render(c, "mlops.yml", tmp_path / "workflows")
 

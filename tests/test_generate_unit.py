@@ -109,7 +109,7 @@ def project(tmp_path, monkeypatch, runner):
 
 
 def test_the_config_and_output_by_default(project, capsys):
-    assert run(output="") == 0
+    assert run(config="", output="") == 0
     workflows = project.workspace / ".github" / "workflows"
     written = [workflows / name for name in ("pull-request.yml", "ci.yml", "cd.yml", "monitor.yml")] + [
         project.workspace / ".github" / name for name in ("zizmor.yml", "dependabot.yml")]
@@ -165,12 +165,13 @@ def test_config_and_output_stay_in_the_workspace(project, flags, name, value):
 
 
 @pytest.mark.parametrize("link", [".github", ".github/workflows/ci.yml"])
-def test_a_symbolic_link_on_the_way_is_blamed_on_output(project, tmp_path, link):
-    (tmp_path / "elsewhere").mkdir()
+def test_a_symbolic_link_on_the_way_is_blamed_on_output(project, link):
+    elsewhere = project.workspace / "elsewhere"  # inside the workspace: only the link itself is refused
+    (elsewhere / "workflows").mkdir(parents=True)
     (project.workspace / ".github" / "workflows").mkdir(parents=True)
     target = project.workspace / link
     shutil.rmtree(target) if target.is_dir() else None
-    target.symlink_to(tmp_path / "elsewhere")
+    target.symlink_to(elsewhere if link == ".github" else elsewhere / "ci.yml")
     with pytest.raises(InputError) as raised:
         run()
     assert (raised.value.name, raised.value.value) == ("output", ".github/workflows")
