@@ -226,3 +226,24 @@ def test_paths_on_a_runner_stay_in_the_workspace_or_the_roots_given(tmp_path, mo
     inputs = labelled({"where": "../other/data.csv"})
     assert inputs.optional_file("where", workspace, other) == other / "data.csv"
     assert refusal(lambda: inputs.optional_file("where", workspace)).problem.startswith("resolves to ")
+
+
+def test_a_relative_path_stays_inside_the_working_folder():
+    inputs = labelled({"where": "outputs/model"}, where="model-output")
+    assert inputs.relative_path("where") == "outputs/model"
+    for value, problem in (("", "empty"), ("/abs/model", "not a path inside the working directory"),
+                           ("a/../../b", "not a path inside the working directory")):
+        error = refusal(lambda: labelled({"where": value}, where="model-output").relative_path("where"))
+        assert (error.name, error.value, error.problem, error.fix) == ("model-output", value, problem,
+                                                                       "give a relative path such as outputs/model")
+
+
+def test_a_defaulted_number_is_never_none():
+    assert read({"limit": "7"}).defaulted_number("limit", low=1, integer=True) == 7
+    assert read().defaulted_number("limit") == 30.0
+    with pytest.raises(TypeError, match="input count is empty and declares no default"):
+        read().defaulted_number("count")
+
+
+def test_words_split_on_spaces_and_lines():
+    assert labelled({"files": " a  b\nc\t d "}).words("files") == ["a", "b", "c", "d"]
