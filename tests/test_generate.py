@@ -287,10 +287,41 @@ def test_the_library_can_be_pinned_by_the_sha_its_tag_points_to(tmp_path):
     config.write_text(config.read_text().replace("ref: v1.2.0", "ref: v9.9.9"))
     with pytest.raises(InputError, match="a folder where the tag v9.9.9 cannot be resolved"):
         run_generate(config, **{"library-clone": str(clone)})
+    with pytest.raises(InputError) as caught:  # a clone given: it lacks the tag
+        run_generate(config, **{"library-clone": str(clone)})
+    assert caught.value.problem == "a folder where the tag v9.9.9 cannot be resolved"
+    assert caught.value.fix == "give a clone of mlops-actions that has the tag (git fetch --tags)"
     with pytest.raises(InputError) as caught:  # no clone given: the fix says to give one
         run_generate(config)
-    assert "(none was given: this installation" in caught.value.problem
+    assert caught.value.problem == (f"a folder where the tag v9.9.9 cannot be resolved (none was given: this "
+                                    f"installation, {ROOT}, was tried)")
     assert caught.value.fix == "pass --library-clone with a clone of OWNER/mlops-actions that has the tag"
+
+
+def test_the_clone_can_be_named_by_mlops_actions_clone(tmp_path, monkeypatch):
+    clone, sha = tagged_clone(tmp_path)
+    project = tmp_path / "project"
+    shutil.copytree(GOLDEN / "local", project, ignore=shutil.ignore_patterns(".github"))
+    config = project / "mlops.yml"
+    config.write_text(config.read_text().replace("  ref: v1\n", "  ref: v1.2.0\n  pin: sha\n"))
+    monkeypatch.setenv("MLOPS_ACTIONS_CLONE", str(clone))
+    assert run_generate(config) == 0
+    assert f"@{sha} # v1.2.0\n" in (project / ".github" / "workflows" / "ci.yml").read_text()
+    config.write_text(config.read_text().replace("ref: v1.2.0", "ref: v9.9.9"))
+    with pytest.raises(InputError) as caught:
+        run_generate(config)
+    assert caught.value.fix == "give a clone of mlops-actions that has the tag (git fetch --tags)"
+
+
+def test_a_name_a_template_uses_and_the_config_lacks_is_an_error_not_empty(tmp_path):
+    import jinja2
+
+    from mlops_actions import config as project_config
+
+    c = project_config.load(GOLDEN / "local" / "mlops.yml")
+    del c["model"]["name"]
+    with pytest.raises(jinja2.UndefinedError):
+        generate.render(c, "mlops.yml", tmp_path / "workflows")
 
 
 def test_the_placeholder_library_is_a_warning_and_a_real_one_is_not(tmp_path, capsys):

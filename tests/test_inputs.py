@@ -142,3 +142,108 @@ def test_the_commands_declare_what_they_cannot_run_without(command, required):
 
     job = importlib.import_module(f"mlops_actions.{command}")
     assert {spec.name for spec in job.INPUTS if spec.required} == required
+
+
+# -- each message names the input as the user knows it, the value and the fix (mutation testing's survivors) ----
+
+def labelled(values: dict, **labels) -> Inputs:
+    declared = [Input("mode", "a choice", "fast", choices=("fast", "slow")), Input("count", "a count"),
+                Input("args", "arguments"), Input("where", "a path"), Input("files", "paths")]
+    return Inputs(declared, {"mode": "", "count": "", "args": "", "where": "", "files": "", **values}, labels)
+
+
+def refusal(call) -> InputError:
+    with pytest.raises(InputError) as raised:
+        call()
+    return raised.value
+
+
+def test_the_process_environment_is_read_when_none_is_given(monkeypatch):
+    monkeypatch.setenv("INPUT_NAME", "from-env")
+    assert Inputs.read(DECLARED)["name"] == "from-env"
+    assert Inputs.read(DECLARED, environ={})["name"] == "x"
+
+
+def test_a_nul_is_shown_escaped_and_cut_at_200_characters():
+    error = refusal(lambda: read({"name": "a\0" + "b" * 300}))
+    assert error.value == ("a\\0" + "b" * 300)[:200]
+    assert (error.problem, error.fix) == ("contains a NUL character", "remove it")
+
+
+def test_a_renamed_input_warns_with_its_title_and_feeds_only_its_successor(capsys):
+    declared = [Input("new", "the new one", "d"), Input("other", "another", "o"),
+                Input("old", "the old one", replaced_by="new")]
+    inputs = Inputs.read(declared, {"old": "given"}, environ={})
+    assert (inputs["new"], inputs["other"]) == ("given", "o")
+    assert capsys.readouterr().out == ("warning [Deprecated input] Input old is deprecated: Renamed to new: use new "
+                                       "instead.\n")
+    assert Inputs.read(declared, {"old": "given", "new": "mine"}, environ={})["new"] == "mine"
+
+
+def test_a_label_names_the_input_in_every_message(tmp_path):
+    inputs = labelled({"mode": "medium"}, mode="speed")
+    error = refusal(lambda: inputs.choice("mode"))
+    assert (error.name, error.fix) == ("speed", "set speed to one of fast, slow")
+    assert inputs.label("count") == "count"
+    error = refusal(lambda: labelled({"count": "-1"}, count="amount").number("count", low=0))
+    assert (error.problem, error.fix) == ("not a number of at least 0", "set amount to a number of at least 0")
+    error = refusal(lambda: labelled({"count": "x"}, count="amount").number("count"))
+    assert (error.problem, error.fix) == ("not a number", "set amount to a number")
+    error = refusal(lambda: labelled({"args": "'open"}).arguments("args"))
+    assert error.problem.startswith("not valid arguments (") and error.fix == "balance the quotes in it"
+    (tmp_path / "file").write_text("")
+    error = refusal(lambda: labelled({"where": "file"}, where="folder").directory("where", tmp_path))
+    assert (error.name, error.problem, error.fix) == ("folder", "not a directory (it is a file)", "set folder to a "
+                                                      "folder of the repository, relative to its root")
+    error = refusal(lambda: labelled({"files": "a b"}, files="tests").paths("files", tmp_path))
+    assert (error.name, error.problem, error.fix) == ("tests", f"a, b does not exist in {tmp_path}",
+                                                      f"list files or folders that exist, relative to {tmp_path}")
+    error = refusal(lambda: labelled({"where": "gone.txt"}, where="data").optional_file("where", tmp_path))
+    assert (error.name, error.fix) == ("data", "give the path of an existing file, or leave data empty to use "
+                                               "the default")
+
+
+def test_numbers_at_their_bounds_are_taken():
+    inputs = labelled({"count": "5"})
+    assert inputs.number("count", low=5, high=5) == 5.0
+    assert refusal(lambda: inputs.number("count", low=5.5, high=9)).problem == "not a number from 5.5 to 9"
+    assert refusal(lambda: inputs.number("count", high=4)).problem == "not a number"  # no lower bound to name
+
+
+def test_paths_on_a_runner_stay_in_the_workspace_or_the_roots_given(tmp_path, monkeypatch):
+    workspace, other = tmp_path / "workspace", tmp_path / "other"
+    workspace.mkdir()
+    (other / "sub").mkdir(parents=True)
+    (other / "data.csv").write_text("a\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(workspace))
+    inputs = labelled({"where": "../other/sub", "files": "../other/data.csv"}, where="folder", files="list")
+    error = refusal(lambda: inputs.path("where", workspace))
+    assert (error.name, error.value) == ("folder", "../other/sub") and "outside the workspace" in error.problem
+    assert inputs.path("where", workspace, other) == other / "sub"
+    assert inputs.directory("where", workspace, other) == other / "sub"
+    assert refusal(lambda: inputs.paths("files", workspace)).name == "list"
+    inputs = labelled({"where": "../other/data.csv"})
+    assert inputs.optional_file("where", workspace, other) == other / "data.csv"
+    assert refusal(lambda: inputs.optional_file("where", workspace)).problem.startswith("resolves to ")
+
+
+def test_a_relative_path_stays_inside_the_working_folder():
+    inputs = labelled({"where": "outputs/model"}, where="model-output")
+    assert inputs.relative_path("where") == "outputs/model"
+    for value, problem in (("", "empty"), ("/abs/model", "not a path inside the working directory"),
+                           ("a/../../b", "not a path inside the working directory")):
+        error = refusal(lambda: labelled({"where": value}, where="model-output").relative_path("where"))
+        assert (error.name, error.value, error.problem, error.fix) == ("model-output", value, problem,
+                                                                       "give a relative path such as outputs/model")
+
+
+def test_a_defaulted_number_is_never_none():
+    assert read({"limit": "7"}).defaulted_number("limit", low=1, integer=True) == 7
+    assert read().defaulted_number("limit") == 30.0
+    with pytest.raises(TypeError, match="input count is empty and declares no default"):
+        read().defaulted_number("count")
+
+
+def test_words_split_on_spaces_and_lines():
+    assert labelled({"files": " a  b\nc\t d "}).words("files") == ["a", "b", "c", "d"]

@@ -147,3 +147,123 @@ def test_virtual_environments_and_build_folders_are_never_linted_and_the_project
     out = capsys.readouterr().out.splitlines()
     reported = sorted({line.split(":")[0] for line in out if ": warning [flake8" in line})
     assert [Path(path).name for path in reported] == ["app.py", "cartpole.py"], reported
+
+
+def violation(path="a.py", line=1, col=1, code="E1", text="t"):
+    return lint.Violation(path, line, col, code, text)
+
+
+def test_the_summary_as_written():
+    assert lint.summary([], ["src", "tests"], True) == "### ✅ flake8: no violations\nLinted: `src tests`"
+    assert lint.summary([violation(text="first"), violation("b.py", 2, 3, "E1", "second"),
+                         violation("b.py", 4, 5, "W2", "other")], ["."], True) == (
+        "### ❌ flake8: 3 violations in 2 files\n\n"
+        "| Code | Count | Example |\n|---|---|---|\n| E1 | 2 | first |\n| W2 | 1 | other |\n\n"
+        "| File | Violations |\n|---|---|\n| `b.py` | 2 |\n| `a.py` | 1 |\n\n"
+        "<details><summary>All violations</summary>\n\n| Where | Code | Message |\n|---|---|---|\n"
+        "| `a.py:1:1` | E1 | first |\n| `b.py:2:3` | E1 | second |\n| `b.py:4:5` | W2 | other |\n\n</details>")
+
+
+def test_one_violation_is_singular_and_report_only_is_a_warning_sign():
+    assert lint.summary([violation()], ["."], False).startswith("### ⚠️ flake8: 1 violation in 1 file\n\n")
+
+
+def test_the_summary_lists_200_violations_and_counts_the_rest():
+    many = [violation(line=n) for n in range(1, 203)]
+    text = lint.summary(many, ["."], True)
+    assert "| `a.py:200:1` |" in text and "| `a.py:201:1` |" not in text
+    assert text.endswith("| `a.py:200:1` | E1 | t |\n\n…and 2 more\n\n</details>")
+    assert "…and" not in lint.summary(many[:200], ["."], True)
+
+
+def test_virtual_environments_are_found_two_levels_down(tmp_path):
+    for folder in ("env", "deep/venv-3.12", "deep/er/venv", "plain"):
+        (tmp_path / folder).mkdir(parents=True)
+    for folder in ("env", "deep/venv-3.12", "deep/er/venv"):
+        (tmp_path / folder / "pyvenv.cfg").write_text("home = /usr\n")
+    assert lint.virtual_environments(tmp_path) == [str(tmp_path / "deep" / "venv-3.12"), str(tmp_path / "env")]
+
+
+def test_parse_needs_five_fields_with_numbers():
+    found, other = lint.parse("a.py\t1\t2\tE1\ttext\twith\ttabs\na.py\tx\t2\tE1\tt\na.py\t1\ty\tE1\tt\na.py\t1\t2\tE1\n"
+                              "   \n", Path("/"))
+    assert [(v.line, v.col, v.text) for v in found] == [(1, 2, "text\twith\ttabs")]
+    assert other == ["a.py\tx\t2\tE1\tt", "a.py\t1\ty\tE1\tt", "a.py\t1\t2\tE1"]
+
+
+# -- run() with flake8 replaced: what it makes of each answer -------------------------------------------------------
+
+@pytest.fixture
+def answered(monkeypatch, runner, capsys):
+    """lint.run with lint.flake8 answering (code, report, messages) as the test sets it; the calls are recorded."""
+    calls, answer = [], {"value": (0, "", "")}
+    monkeypatch.setattr(lint, "flake8", lambda options, paths, cwd: calls.append((options, paths, cwd))
+                        or answer["value"])
+    (runner.workspace / "a.py").write_text("")
+    (runner.workspace / "b.py").write_text("")
+    answer["calls"] = calls
+    return answer
+
+
+def test_the_group_names_the_paths_and_the_folder(answered, capsys):
+    assert run(paths="a.py b.py") == 0
+    assert "::group::flake8 a.py b.py (in .)\n" in capsys.readouterr().out
+    assert answered["calls"][0][1] == ["a.py", "b.py"]
+
+
+def test_an_exit_of_1_without_violations_is_flake8_failing(answered):
+    answered["value"] = (1, "", "config trouble")
+    with pytest.raises(github.ActionError) as raised:
+        run()
+    assert raised.value.title == "flake8 did not run"
+    assert str(raised.value) == "flake8 exited with 1: config trouble\nFix: check flake8-config and flake8-args."
+
+
+def test_flake8s_other_lines_explain_it_when_it_printed_nothing_else(answered):
+    answered["value"] = (3, "first\nsecond\n", "")
+    with pytest.raises(github.ActionError) as raised:
+        run()
+    assert str(raised.value) == "flake8 exited with 3: first\nsecond\nFix: check flake8-config and flake8-args."
+    answered["value"] = (3, "", "x" * 1000 + "y" * 2000)
+    with pytest.raises(github.ActionError) as raised:
+        run()
+    assert str(raised.value) == f"flake8 exited with 3: {'y' * 2000}\nFix: check flake8-config and flake8-args."
+
+
+def test_what_flake8_printed_is_passed_on_to_stderr(answered, capsys):
+    answered["value"] = (0, "", "  a warning  \n")
+    assert run() == 0
+    assert capsys.readouterr().err.endswith("  a warning\n")
+
+
+# -- flake8 in this process ----------------------------------------------------------------------------------------
+
+def test_flake8s_argument_errors_are_its_messages_and_exit_code(tmp_path):
+    code, report, messages = lint.flake8(["--no-such-option"], ["."], tmp_path)
+    assert (code, report) == (2, "") and "unrecognized arguments: --no-such-option" in messages
+
+
+def test_flake8s_version_is_a_clean_exit_without_a_report(tmp_path):
+    code, report, messages = lint.flake8(["--version"], ["."], tmp_path)
+    assert (code, report) == (0, "") and messages.strip()
+
+
+def test_an_exit_without_a_number_is_2(tmp_path, monkeypatch):
+    from flake8.main.application import Application
+
+    def stop(self, argv):
+        raise SystemExit("stopped")
+    monkeypatch.setattr(Application, "run", stop)
+    assert lint.flake8([], ["."], tmp_path)[0] == 2
+
+
+def test_paths_that_start_with_a_dash_or_are_absolute(tmp_path):
+    (tmp_path / "-odd.py").write_text("import os\n")
+    (tmp_path / "plain.py").write_text("import sys\n")
+    code, report, _ = lint.flake8([f"--format={lint.FORMAT}"], ["-odd.py", str(tmp_path / "plain.py")], tmp_path)
+    assert code == 1 and "-odd.py\t1\t1\tF401" in report and "plain.py\t1\t1\tF401" in report
+
+
+def test_a_path_with_a_space_is_one_field(tmp_path):
+    found, other = lint.parse("my dir/a.py\t1\t2\tE1\ttext here\n", tmp_path)
+    assert [(v.path.endswith("my dir/a.py"), v.text) for v in found] == [(True, "text here")] and other == []
