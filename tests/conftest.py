@@ -86,6 +86,20 @@ def project(tmp_path):
     return copy
 
 
+# -- pytest-xdist (scripts/test: -n auto --dist loadgroup) -------------------------------------------------
+
+
+def pytest_collection_modifyitems(items):
+    """Tests go to the workers one by one, except that a module's tests that share a module-scoped fixture stay
+    on one worker (built once); the tests that run workflows through act, the slowest, are handed out first so
+    that none is left running alone at the end."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures and any(defs[-1].scope in ("module", "package") for defs in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=lambda item: item.get_closest_marker("act") is None)  # stable: files keep their order
+
+
 # -- Azure, emulated ---------------------------------------------------------------------------------
 
 AZURE_CLIENT = "0c0c0c0c-1111-4222-8333-444444444444"  # the identity the tests sign in as

@@ -1,6 +1,6 @@
 """A new repository adopts the library from the README's first lines: the install line (the one tested is the
 one the README shows), init, generate, and pre-commit with the README's hooks, with a large .venv present.
-(The local pull-request run of a new repository is test_pipeline.py's, through act.)"""
+(The local pull-request run of a new repository is test_new_repository.py's, through act.)"""
 
 import json
 import os

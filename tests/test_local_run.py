@@ -1,5 +1,5 @@
 """`mlops-actions local`: what it gives act (the library's refs, the event, the Python) and its refusals.
-The runs themselves are in test_pipeline.py (the demo and a new repository, through act)."""
+The runs themselves are in test_pipeline.py (the demo) and test_new_repository.py, through act."""
 
 import subprocess
 import sys
