@@ -131,7 +131,8 @@ def test_apply_never_weakens_an_existing_protection_or_environment(gh, project, 
     preset = json.loads(json.dumps(gh.repos[REPO].protection["main"]))
     gh.user("ops-oncall")
     api.call("PUT", "/repos/contoso/diabetes/environments/production", "preset", {
-        "wait_timer": 30, "prevent_self_review": True, "reviewers": [{"type": "User", "id": gh.users["ops-oncall"]}],
+        "wait_timer": 30, "prevent_self_review": True, "can_admins_bypass": False,
+        "reviewers": [{"type": "User", "id": gh.users["ops-oncall"]}],
         "deployment_branch_policy": {"protected_branches": True, "custom_branch_policies": False}})
     assert call(project) == 1
     out = capsys.readouterr().out
@@ -148,6 +149,7 @@ def test_apply_never_weakens_an_existing_protection_or_environment(gh, project, 
     assert protection == preset
     production = gh.repos[REPO].environments["production"]
     assert production["wait_timer"] == 30 and production["prevent_self_review"] is True
+    assert production["can_admins_bypass"] is False
     assert production["reviewers"] == [{"type": "User", "id": gh.users["ops-oncall"]},
                                        {"type": "User", "id": gh.users["data-lead"]}]
     assert production["deployment_branch_policy"] == {"protected_branches": False, "custom_branch_policies": True}

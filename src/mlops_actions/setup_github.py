@@ -409,7 +409,8 @@ class Checks:
             return
         timer = next((r.get("wait_timer", 0) for r in rules if r.get("type") == "wait_timer"), 0)
         self_review = any(r.get("prevent_self_review") for r in rules if r.get("type") == "required_reviewers")
-        body: dict = {"wait_timer": timer, "prevent_self_review": self_review,
+        body: dict = {"wait_timer": timer, "prevent_self_review": self_review,  # the PUT replaces: all sent back
+                      "can_admins_bypass": (current or {}).get("can_admins_bypass", True),
                       "reviewers": have + [{"type": r["type"], "id": r["id"]} for r in new],
                       "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
         branch = {"name": self.trunk, "type": "branch"}

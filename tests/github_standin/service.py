@@ -404,7 +404,8 @@ def environment_view(gh: GitHub, repo: Repository, name: str) -> dict:
     if env["deployment_branch_policy"]:
         rules.append({"id": env["ids"][2], "type": "branch_policy"})
     return {"id": env["ids"][3], "name": name, "url": f"https://api.github.com/repos/{repo.full_name}/environments/"
-            f"{name}", "protection_rules": rules, "deployment_branch_policy": env["deployment_branch_policy"]}
+            f"{name}", "can_admins_bypass": env["can_admins_bypass"], "protection_rules": rules,
+            "deployment_branch_policy": env["deployment_branch_policy"]}
 
 
 def reviewer(gh: GitHub, entry: dict) -> dict:
@@ -448,6 +449,8 @@ def put_environment(gh: GitHub, token, body, query, owner, repo, name):
     previous = found.environments.get(name)
     found.environments[name] = {
         "wait_timer": timer, "prevent_self_review": bool(body.get("prevent_self_review", False)),
+        # "can_admins_bypass ... Default: true" (the same page): left out, admins may bypass the rules again
+        "can_admins_bypass": bool(body.get("can_admins_bypass", True)),
         "reviewers": [{"type": r["type"], "id": r["id"]} for r in reviewers],
         "deployment_branch_policy": None if policy is None else {
             "protected_branches": bool(policy["protected_branches"]),
