@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_actions import cli, generate, setup
+from mlops_actions import cli, generate, setup, setup_github
+from mlops_actions.config import load
 from mlops_actions.github_api import GitHubAPI
 from mlops_actions.inputs import Inputs
 
@@ -345,3 +346,9 @@ def test_a_fix_github_refuses_stops_apply_and_says_what_was_fixed_before_it(gh, 
     assert "production" not in gh.repos[REPO].environments
     assert cli.main(cli_setup(project, f"--repository={REPO}", f"--token={ADMIN}", "--apply")) == 0
     assert call(project) == 0
+
+
+def test_only_the_check_job_is_required_not_the_challengers_comparison():
+    workflows = setup_github.parsed(setup_github.workflows(load(GOLDEN / "azureml-pipeline" / "mlops.yml")))
+    assert set(workflows["pull-request.yml"]["jobs"]) == {"check", "compare"}
+    assert setup_github.required_checks(workflows) == ["Lint and unit tests"]
