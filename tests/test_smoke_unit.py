@@ -92,7 +92,7 @@ def test_a_request_that_cannot_be_sent(tmp_path):
     for data in ({"index": [0], "data": [[1], [2]]}, {"data": {"a": 1}}, {"index": [0]}):
         (tmp_path / "request.json").write_text(json.dumps({"input_data": data}))
         error = refused(smoke.read_request, read(), tmp_path)
-        assert error.problem == "input_data's index and data differ in length (or data is not a list)"
+        assert error.problem == "input_data's index and data differ in length (or one is not a list)"
         assert error.fix == "give one index entry per data row"
 
 

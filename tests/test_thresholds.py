@@ -244,3 +244,30 @@ def test_a_rollback_that_keeps_the_failed_deployment_deletes_nothing():
                                         "previous-deployment": "blue"}, environ={})
     assert "kept at 0%" in smoke.rollback(backend, inputs, "ep")
     assert backend.calls == [("set_traffic", {"blue": 100})]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"auc": NaN, "f1": 0.5}', "auc is not a finite number"),  # json.loads reads NaN and Infinity
+    ('{"auc": 1e400}', "auc is not a finite number"),  # too large for a float: inf
+    ('{"auc": -Infinity}', "auc is not a finite number"),
+    ("[" * 100000 + "]" * 100000, "not JSON (maximum recursion depth"),
+])
+def test_a_metric_that_is_not_a_finite_number_or_json_too_deep_is_bad_input(tmp_path, content, problem):
+    (tmp_path / "metrics.json").write_text(content)
+    inputs = Inputs.read(register.INPUTS, {"metrics-file": "metrics.json", "model-name": "m", "model-path": "m"},
+                         environ={})
+    with pytest.raises(InputError) as refused:
+        register.read_metrics(inputs, tmp_path)
+    assert refused.value.name == "metrics-file" and problem in refused.value.problem
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"input_data": {"index": 5, "data": []}}', "input_data's index and data differ in length (or one is not a list)"),
+    ("[" * 100000 + "]" * 100000, "not JSON (maximum recursion depth"),
+])
+def test_a_request_whose_index_is_not_a_list_or_too_deep_is_bad_input(tmp_path, content, problem):
+    (tmp_path / "request.json").write_text(content)
+    inputs = Inputs.read(smoke.INPUTS, {"request-file": "request.json", "endpoint-name": "ep"}, environ={})
+    with pytest.raises(InputError) as refused:
+        smoke.read_request(inputs, tmp_path)
+    assert refused.value.name == "request-file" and problem in refused.value.problem

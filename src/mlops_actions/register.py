@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from mlops_actions import backends, environment, gate, github, promote, registration
@@ -68,13 +69,19 @@ def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
         return {}
     try:
         metrics = json.loads(path.read_text())
-    except ValueError as exc:
-        raise inputs.error("metrics-file", f"not JSON ({exc})", "write the metrics as a JSON object") from None
+    except (ValueError, RecursionError) as exc:
+        raise inputs.error("metrics-file", f"not JSON ({str(exc)[:200]})", "write the metrics as a JSON object") \
+            from None
     if not isinstance(metrics, dict):
         raise inputs.error("metrics-file", "not a JSON object", "write {\"metric\": value, ...}")
     # numbers only: JSON's true is not a metric of 1 (bool is an int to Python)
-    return {name: value for name, value in metrics.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    numbers = {name: value for name, value in metrics.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    infinite = [name for name, value in numbers.items() if not math.isfinite(value)]
+    if infinite:  # NaN, Infinity and 1e400 parse; an infinite champion could never be beaten
+        raise inputs.error("metrics-file", f"{', '.join(infinite)} is not a finite number",
+                           "write each metric as a finite number")
+    return numbers
 
 
 PROVENANCE = ("git.", "github.", "metric.", "property.", "mlops-actions.")  # tags only register-model writes

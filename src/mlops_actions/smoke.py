@@ -122,14 +122,14 @@ def read_request(inputs: Inputs, base: Path) -> tuple[bytes, int | None]:
     body = path.read_bytes()
     try:
         payload = json.loads(body)
-    except ValueError as exc:
-        raise inputs.error("request-file", f"not JSON ({exc})", "give a JSON file in the Azure ML payload "
-                           "format") from None
+    except (ValueError, RecursionError) as exc:
+        raise inputs.error("request-file", f"not JSON ({str(exc)[:200]})", "give a JSON file in the Azure ML "
+                           "payload format") from None
     data = payload.get("input_data") if isinstance(payload, dict) else None
     if isinstance(data, dict):
         index, rows = data.get("index"), data.get("data")
-        if not isinstance(rows, list) or (index is not None and len(index) != len(rows)):
-            raise inputs.error("request-file", "input_data's index and data differ in length (or data is not a "
+        if not isinstance(rows, list) or not (index is None or isinstance(index, list) and len(index) == len(rows)):
+            raise inputs.error("request-file", "input_data's index and data differ in length (or one is not a "
                                "list)", "give one index entry per data row")
     return body, request_rows(payload)
 
