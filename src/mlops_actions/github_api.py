@@ -105,6 +105,6 @@ class GitHubAPI:
             answer = self.get(f"{path}{separator}per_page={PAGE_SIZE}&page={number}", what).data
             found = (answer or {}).get(key, []) if key else (answer or [])
             items += found
-            if len(found) < PAGE_SIZE:
+            if not found:  # a route may serve fewer than PAGE_SIZE per page (variables: 30): the end is an empty page
                 return items
             number += 1

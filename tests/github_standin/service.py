@@ -228,10 +228,10 @@ def invalid(message: str, docs: str) -> Refusal:
     return Refusal(422, message, docs)
 
 
-def page(items: list, query: dict) -> list:
-    """`per_page` (default 30, max 100) and `page` (from 1)
+def page(items: list, query: dict, default: int = 30, most: int = 100) -> list:
+    """`per_page` (default 30, max 100, unless a route's page says otherwise) and `page` (from 1)
     (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api)."""
-    size = max(1, min(int(query.get("per_page", 30)), 100))
+    size = max(1, min(int(query.get("per_page", default)), most))
     start = (max(1, int(query.get("page", 1))) - 1) * size
     return items[start:start + size]
 
@@ -505,10 +505,11 @@ def collaborator(gh: GitHub, token, owner, repo, write: bool = False) -> Reposit
 
 
 def list_variables(gh: GitHub, token, body, query, owner, repo):
-    """https://docs.github.com/rest/actions/variables#list-repository-variables (per_page max 30 here)."""
+    """https://docs.github.com/rest/actions/variables#list-repository-variables ("per_page: The number of results
+    per page (max 30). Default: 10")."""
     found = collaborator(gh, token, owner, repo)
     items = sorted(found.variables.values(), key=lambda v: v["name"])
-    return 200, {"total_count": len(items), "variables": page(items, {"per_page": 30, **query})}
+    return 200, {"total_count": len(items), "variables": page(items, query, default=10, most=30)}
 
 
 def get_variable(gh: GitHub, token, body, query, owner, repo, name):
