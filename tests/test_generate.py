@@ -509,8 +509,21 @@ def test_the_pull_request_comparison_is_a_job_of_its_own_the_only_one_that_may_w
     [step] = [s for s in compare["steps"] if "compare-model" in s.get("uses", "")]
     assert step["with"]["champion-endpoint"] == "taxi-fares-prd"
     assert step["with"]["github-token"] == "${{ github.token }}"
+    # the pull request's code runs here: every Azure sign-in and call is the comparison's own identity, not CI's
+    signed_in = {s["with"]["client-id"] for s in compare["steps"] if "client-id" in s.get("with", {})}
+    assert signed_in == {"cccccccc-bbbb-cccc-dddd-000000000009"} and len(compare["steps"]) > 3
     local = yaml.safe_load((GOLDEN / "local" / ".github" / "workflows" / "pull-request.yml").read_text())
     assert list(local["jobs"]) == ["check"]  # opt-in
+
+
+def test_the_pull_request_comparison_on_azure_needs_an_identity_other_than_cis(tmp_path):
+    config = tmp_path / "mlops.yml"
+    text = (GOLDEN / "azureml-pipeline" / "mlops.yml").read_text()
+    for client in ("", "  client-id: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"):  # none, or CI's own
+        config.write_text(re.sub(r"  client-id: cccccccc.*\n", client, text))
+        with pytest.raises(ConfigError, match=r"pull-request.compare \(line \d+\): the comparison job runs the pull "
+                           "request's code while signed in to Azure, so it needs an identity of its own"):
+            run_generate(config)
 
 
 def test_the_pull_request_comparison_needs_a_metrics_file(tmp_path):

@@ -9,6 +9,8 @@ from mlops_actions import setup
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import Inputs
 
+from azureml_emulator.identity import READER
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
@@ -77,6 +79,30 @@ def test_azureml_checks_workspace_compute_and_identity_and_gives_each_fix(worksp
     assert call(config=config, repository="contoso/diabetes", apply="true") == 0
     assert workspace.computes == {"cpu-cluster": "AmlCompute"}
     assert "Role on the workspace: AzureML Data Scientist" in capsys.readouterr().out
+
+
+COMPARER = "cccccccc-bbbb-cccc-dddd-000000000009"  # the pull-request comparison's own identity
+
+
+def test_the_pull_request_comparisons_identity_needs_the_pull_request_subject_and_reader_on_production(
+        workspace, runner, capsys):
+    config = runner.workspace / "mlops.yml"
+    config.write_text((GOLDEN / "azureml" / "mlops.yml").read_text()
+                      + f"pull-request:\n  compare: true\n  client-id: {COMPARER}\n")
+    for subject in ("ref:refs/heads/trunk", "environment:staging", "environment:production"):
+        workspace.federate(CLIENT, f"repo:contoso/diabetes:{subject}")
+    workspace.grant(CLIENT, DATA_SCIENTIST)
+    workspace.app(COMPARER, secret=None)
+    assert call(config=str(config), repository="contoso/diabetes", apply="true") == 1
+    out = capsys.readouterr().out
+    assert "no credential for repo:contoso/diabetes:pull_request" in out
+    assert '"subject": "repo:contoso/diabetes:pull_request"' in out
+    workspace.federate(COMPARER, "repo:contoso/diabetes:pull_request")
+    assert call(config=str(config), repository="contoso/diabetes", apply="true") == 1
+    assert f'az role assignment create --assignee {COMPARER} --role "Reader"' in capsys.readouterr().out
+    workspace.grant(COMPARER, READER)
+    assert call(config=str(config), repository="contoso/diabetes", apply="true") == 0
+    assert "Role on production's workspace (pull-request comparison): Reader" in capsys.readouterr().out
 
 
 def test_a_missing_workspace_is_reported_with_its_fix(workspace, runner, capsys):
@@ -152,7 +178,7 @@ def test_a_client_id_no_identity_has_is_said_so(workspace, runner, capsys, tmp_p
 
 IDENTITIES = {"ci": "aaaaaaaa-bbbb-cccc-dddd-000000000001", "staging": "aaaaaaaa-bbbb-cccc-dddd-000000000002",
               "production": "aaaaaaaa-bbbb-cccc-dddd-000000000003"}
-REGISTRY_USER, READER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615", "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"
 PROD_SUBSCRIPTION = "22222222-3333-4444-5555-666666666666"
 
 

@@ -209,6 +209,14 @@ def load(path: Path) -> dict:
         if not problems and data["backend"] == "local" and data["model"].get(key):
             problems.append(f"model.{key} (line {lines.get(('model', key))}): training on Azure ML compute needs "
                             "backend azureml; with the local backend the training runs on the runner")
+    compare = data["pull-request"]
+    if not problems and compare["compare"] and data["backend"] == "azureml" and \
+            compare.get("client-id", data["azure"]["client-id"]) == data["azure"]["client-id"]:
+        problems.append(f"pull-request.compare (line {lines.get(('pull-request', 'compare'))}): the comparison job "
+                        "runs the pull request's code while signed in to Azure, so it needs an identity of its own, "
+                        "not CI's (which registers the models CD deploys). Fix: set pull-request.client-id to an "
+                        "identity with a federated credential for the repository's pull_request subject and only "
+                        "Reader on production's workspace")
     if not problems and data["pull-request"]["compare"] and not data["model"].get("metrics-file"):
         problems.append(f"pull-request.compare (line {lines.get(('pull-request', 'compare'))}): compares the metrics "
                         "the training writes, and model.metrics-file is not set. Fix: set model.metrics-file")

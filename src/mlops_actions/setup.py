@@ -151,6 +151,10 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
         entry = identities.setdefault(env["client-id"], {
             "key": f"environments.{name}.client-id", "place": project_config.workspace_of(env), "subjects": {}})
         entry["subjects"][github_environment] = f"repo:{repo}:environment:{github_environment}"
+    comparer = c["pull-request"].get("client-id") if c["pull-request"]["compare"] else None
+    if comparer:  # the pull-request comparison runs the pull request's code: an identity of its own
+        identities.setdefault(comparer, {"key": "pull-request.client-id", "place": ci, "subjects": {}})[
+            "subjects"]["pull-request"] = f"repo:{repo}:pull_request"
     known = set()
     for client, entry in identities.items():
         if credentials(backend, client, entry, repo, checks):
@@ -171,6 +175,12 @@ def azure(inputs: Inputs, c: dict, base: Path, apply: bool) -> tuple[list[list[s
                     f"workspace {place[2]} (production's identity copies the version from it)",
                     "Role on staging's workspace (production)", ("Reader", *backend.WORKSPACE_ROLES.values()),
                     "Reader")
+    if comparer in known:  # it reads the champion's endpoint and model in production's workspace
+        place = project_config.workspace_of(production)
+        checks.role(backend, comparer, workspace_id(place) if found[place] else "",
+                    f"workspace {place[2]} (the pull-request comparison reads production's model)",
+                    "Role on production's workspace (pull-request comparison)",
+                    ("Reader", *backend.WORKSPACE_ROLES.values()), "Reader")
     if "registry" in c:
         registry(c, ci, identities, known, backend, checks)
     return rows, missing, checks.commands
