@@ -1,5 +1,8 @@
 """The REST client (mlops_actions.github_api) against the GitHub stand-in, and the stand-in's documented rules."""
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from mlops_actions.github_api import GitHubAPI, GitHubError
@@ -101,6 +104,26 @@ def test_an_unreachable_api_is_a_clear_error(monkeypatch):
     with pytest.raises(GitHubError) as caught:
         GitHubAPI("t", base_url="http://127.0.0.1:9").get("/repos/a/b", "reading the repository")
     assert caught.value.title == "GitHub could not be reached: reading the repository"
+
+
+def test_an_answer_that_is_not_json_is_a_clear_error_not_a_crash():
+    class SignOnPage(BaseHTTPRequestHandler):  # what a proxy or a single sign-on page answers in GitHub's place
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>Sign in</html>")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SignOnPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(GitHubError, match="answered 200 with something that is not JSON"):
+            GitHubAPI("t", base_url=f"http://127.0.0.1:{server.server_port}").get("/repos/a/b", "reading")
+    finally:
+        server.shutdown()
 
 
 @pytest.mark.parametrize("checks", [{"strict": True},

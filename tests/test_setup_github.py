@@ -354,3 +354,10 @@ def test_only_the_check_job_is_required_not_the_challengers_comparison():
     workflows = setup_github.parsed(setup_github.workflows(load(GOLDEN / "azureml-pipeline" / "mlops.yml")))
     assert set(workflows["pull-request.yml"]["jobs"]) == {"check", "compare"}
     assert setup_github.required_checks(workflows) == ["Lint and unit tests"]
+
+
+def test_a_kept_check_from_any_source_is_sent_back_as_any_app_not_left_for_github_to_pin():
+    current = {"required_status_checks": {"strict": True, "contexts": ["build", "deploy"], "checks": [
+        {"context": "build", "app_id": None}, {"context": "deploy", "app_id": 15368}]}}
+    sent = setup_github.merged_protection(current, [CHECK], 1)["required_status_checks"]["checks"]
+    assert sent == [{"context": "build", "app_id": -1}, {"context": "deploy", "app_id": 15368}, {"context": CHECK}]

@@ -63,8 +63,12 @@ class GitHubAPI:
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310 - https or a set URL
                 raw = answer.read()
-                return Response(answer.status, json.loads(raw) if raw else None,
-                                {k.lower(): v for k, v in answer.headers.items()})
+                try:
+                    data = json.loads(raw) if raw else None
+                except ValueError:  # a proxy's or a single sign-on page, not GitHub's API
+                    raise GitHubError(what, f"{method} {self.base_url}{path} answered {answer.status} with something "
+                                      "that is not JSON. Fix: check GITHUB_API_URL and any proxy in between") from None
+                return Response(answer.status, data, {k.lower(): v for k, v in answer.headers.items()})
         except urllib.error.HTTPError as refused:
             headers = {k.lower(): v for k, v in refused.headers.items()}
             raw = refused.read()

@@ -9,6 +9,7 @@ nothing is registered; when the target has the version number with other files, 
 from __future__ import annotations
 
 import os
+import re
 
 from mlops_actions import backends, environment, github
 from mlops_actions.backends import CONTENT_HASH_TAG, Backend, ModelVersion
@@ -53,7 +54,7 @@ def source(inputs: Inputs) -> tuple[Backend, str, str, str]:
         version = version or in_reference
     else:
         name = backends.model_name(inputs)
-    if not version.isdigit():
+    if not re.fullmatch("[0-9]+", version):  # isdigit() takes '²' too
         raise inputs.error("model-version", "not a version number", "give the version to promote, e.g. 3")
     if inputs.choice("backend") == "local":
         from mlops_actions.backends.local import LocalBackend

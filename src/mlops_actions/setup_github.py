@@ -256,8 +256,9 @@ def merged_protection(current: dict | None, checks: list[str], reviews: int) -> 
     current = current or {}
     status = current.get("required_status_checks") or {}
     kept = status.get("checks") or [{"context": name, "app_id": None} for name in status.get("contexts", [])]
-    listed = [{"context": c["context"], **({"app_id": c["app_id"]} if c.get("app_id") is not None else {})}
-              for c in kept]
+    # a kept check keeps its source: app_id -1 is "any app" ("Omit this field to automatically select the GitHub App
+    # that has recently provided this check ... Pass -1 to explicitly allow any app", Update branch protection)
+    listed = [{"context": c["context"], "app_id": -1 if c.get("app_id") is None else c["app_id"]} for c in kept]
     listed += [{"context": name} for name in checks if name not in {c["context"] for c in kept}]
     pr = current.get("required_pull_request_reviews") or {}
     reviews_body = {key: pr[key] for key in ("dismiss_stale_reviews", "require_code_owner_reviews",

@@ -333,7 +333,9 @@ def put_protection(gh: GitHub, token, body, query, owner, repo, branch):
                           f"{'More than one subschema' if given_both else 'No subschema'} in \"oneOf\" matched.\n"
                           "Not all subschemas of \"allOf\" matched.", PROTECTION_DOCS)
         given = checks.get("checks")
-        listed = ([{"context": c["context"], "app_id": c.get("app_id")} for c in given] if given is not None
+        # app_id -1: "explicitly allow any app", which GET shows as null (any source)
+        listed = ([{"context": c["context"], "app_id": None if c.get("app_id") == -1 else c.get("app_id")}
+                   for c in given] if given is not None
                   else [{"context": c, "app_id": None} for c in checks["contexts"]])
         stored["required_status_checks"] = {"url": f"{base}/required_status_checks", "strict": bool(checks["strict"]),
                                             "contexts": [c["context"] for c in listed], "checks": listed}
