@@ -46,6 +46,10 @@ class FakeBackend:
             return versions[-1]
         return next(m for m in versions if m.version == version)
 
+    def deployed_model(self, endpoint, deployment):
+        uri = self.endpoints[endpoint].deployments[deployment]
+        return next(m for versions in self.models.values() for m in versions if m.uri == uri)
+
     # -- endpoints
 
     @contextlib.contextmanager
