@@ -344,3 +344,60 @@ def test_a_bad_champion_endpoint_name_is_refused(job):
     with pytest.raises(InputError) as raised:
         job(**{"champion-endpoint": "-prod"})
     assert raised.value.name == "champion-endpoint" and job.backend.calls == []
+
+
+# -- into a registry, and from one -------------------------------------------------------------------------------
+
+@pytest.fixture
+def registries(job, monkeypatch):
+    """Azure ML registries by name, each an in-memory registry."""
+    found = {}
+    monkeypatch.setattr(backends, "connect_registry",
+                        lambda inputs, registry="": found.setdefault(registry or inputs["registry"], FakeBackend()))
+    return found
+
+
+def test_with_a_registry_the_model_is_registered_there_and_not_in_the_workspace(job, registries):
+    assert job(registry="shared") == 0
+    assert [call[0] for call in registries["shared"].calls] == ["find_model", "register_model"]
+    assert job.backend.calls == [] and job.runner.outputs()["model-uri"] == "models:/churn/1"
+
+
+def test_a_registry_version_is_copied_with_its_tags_and_lineage(job, registries, capsys):
+    shared = registries.setdefault("shared", FakeBackend())
+    shared.models["churn"] = [backends.ModelVersion("churn", "3", "azureml://registries/shared/models/churn/versions/3",
+                                                    tags={"metric.auc": "0.9", backends.CONTENT_HASH_TAG: "h"})]
+    uri = "azureml://registries/shared/models/churn/versions/3"
+    assert job(**{"model-path": uri}) == 0
+    assert job.backend.calls == [
+        ("find_model", "churn", "h"),
+        ("copy_model", uri, {"metric.auc": "0.9", backends.CONTENT_HASH_TAG: "h",
+                             "mlops-actions.promoted-from": f"registry shared: {uri}"})]
+    assert job.runner.outputs() == {"model-name": "churn", "model-version": "3", "model-uri": "models:/churn/3",
+                                    "already-registered": "false"}
+    assert printed(capsys)[-1] == "Registered models:/churn/3"
+    assert job(**{"model-path": uri}) == 0
+    assert job.runner.outputs()["already-registered"] == "true" and printed(capsys)[-1] == "Found models:/churn/3"
+
+
+@pytest.mark.parametrize("uri, problem", [
+    ("azureml://registries/shared/models/other/versions/3", "a registry reference to 'other' version 3, not to "
+     "churn's version"),
+    ("azureml://registries/shared/models/churn", "a registry reference to 'churn' without a version, not to churn's "
+     "version"),
+])
+def test_a_registry_reference_to_another_model_or_no_version_is_refused(job, uri, problem):
+    with pytest.raises(InputError) as raised:
+        job(**{"model-path": uri})
+    assert (raised.value.name, raised.value.problem) == ("model-path", problem)
+    assert raised.value.fix == "write azureml://registries/<registry>/models/<model-name>/versions/<version>"
+    assert job.backend.calls == []
+
+
+def test_a_datastore_uri_cannot_go_into_a_registry():
+    inputs = read(**{"model-path": "azureml://datastores/blob/paths/m", "backend": "azureml", "registry": "shared"})
+    error = refused(register.model_source, inputs, None, "mlflow_model")
+    assert (error.name, error.problem) == ("model-path", "a workspace's datastore URI, which registry shared cannot "
+                                                         "hold")
+    assert error.fix == ("give the model's folder (it is uploaded into the registry), or register it in the workspace "
+                         "and share it with promote-model")
