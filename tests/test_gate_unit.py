@@ -89,7 +89,7 @@ def test_no_endpoint_is_no_champion_and_says_so():
 
 def test_an_endpoint_without_traffic_has_no_champion():
     found = gate.find_champion(Workspace({"blue": (0, "models:/churn/1")}), "prod")
-    assert (found.model, found.reason) == (None, "no deployment of endpoint prod takes traffic")
+    assert (found.endpoint, found.model, found.reason) == ("prod", None, "no deployment of endpoint prod takes traffic")
 
 
 def test_the_live_deployments_model_is_the_champion():
@@ -103,8 +103,15 @@ def test_a_champion_deployed_from_a_registry_is_read_in_that_registry():
     workspace, registry, opened = Workspace({"blue": (100, backends.registry_uri("shared", "churn", "4"))}), \
         Workspace({}), []
     found = gate.find_champion(workspace, "prod", lambda name: opened.append(name) or registry)
-    assert found.model.uri == "azureml://registries/shared/models/churn/versions/4"
+    assert (found.endpoint, found.model.uri) == ("prod", "azureml://registries/shared/models/churn/versions/4")
     assert (opened, registry.read, workspace.read) == (["shared"], [("get_model", "churn", "4")], [])
+
+
+def test_a_live_deployment_the_endpoint_lists_no_model_for_is_read_from_the_deployment():
+    workspace = Workspace({"blue": (100, "models:/churn/1")})
+    workspace.get_endpoint = lambda name: Endpoint(name, "", {"blue": 100}, {})
+    found = gate.find_champion(workspace, "prod", lambda name: Workspace({}))
+    assert found.model.uri == "models:/churn/7" and workspace.read == [("deployed_model", "prod", "blue")]
 
 
 @pytest.mark.parametrize("uri, connects", [("azureml://registries/shared/models/churn", True),
@@ -183,9 +190,10 @@ def test_no_champion_yet_skips_the_conditions_against_it_and_checks_the_others()
 
 
 def test_a_champion_with_the_challengers_own_files_is_skipped_and_another_is_compared_with():
-    [same] = evaluate("auc > champion.auc", {"auc": 0.9}, champion(auc=0.9), "h1")
-    assert (same.held, same.champion, same.found) == (
-        None, None, "skipped: the champion models:/churn/1 has the challenger's own files")
+    same, absolute = evaluate("auc > champion.auc, auc > 0.5", {"auc": 0.9}, champion(auc=0.9), "h1")
+    assert (same.held, same.challenger, same.champion, same.found) == (
+        None, 0.9, None, "skipped: the champion models:/churn/1 has the challenger's own files")
+    assert (absolute.held, absolute.found) == (True, "auc = 0.9")
     [other] = evaluate("auc > champion.auc", {"auc": 0.9}, champion(auc=0.9), "h2")
     assert (other.held, other.champion) == (False, 0.9)
 
@@ -222,13 +230,14 @@ def test_without_a_champion_endpoint_the_table_has_no_champion_column():
 
 
 def test_with_a_champion_each_row_shows_its_value_beside_the_challengers():
-    found = champion(auc=0.8, f1=0.4)
-    metrics = {"auc": 0.9, "f1": 0.5, "n": 3}
-    checks = evaluate("auc >= champion.auc, f1 > 0.45", metrics, found, "other")
+    found = champion(auc=0.8, f1=0.4, n=2)
+    metrics = {"auc": 0.9, "f1": 0.5, "n": 3, "rmse": 1.5}
+    checks = evaluate("auc >= champion.auc, f1 > 0.45, n < champion.auc + 3", metrics, found, "other")
     assert gate.table(checks, metrics, found) == (
         ["Metric", "Challenger", "Champion", "Condition", "Result"],
         [["auc", "0.9", "0.8", "auc >= champion.auc", "✅ met"], ["f1", "0.5", "0.4", "f1 > 0.45", "✅ met"],
-         ["n", "3", "–", "", ""]])
+         ["n", "3", "0.8", "n < champion.auc + 3", "✅ met"], ["rmse", "1.5", "–", "", ""]])
+    assert gate.table(checks[:2], metrics, found)[1][2:] == [["n", "3", "2.0", "", ""], ["rmse", "1.5", "–", "", ""]]
 
 
 def test_a_skipped_condition_and_no_champion_yet_show_dashes():

@@ -188,7 +188,7 @@ def job(monkeypatch, runner):
     """register.run against one in-memory registry; the extras it would need are recorded, not installed."""
     fake, needed = FakeBackend(), []
     monkeypatch.setattr(backends, "connect", lambda inputs: {"local": fake}[inputs["backend"]])
-    monkeypatch.setattr(backends, "connect_champion", lambda inputs: fake)
+    monkeypatch.setattr(backends, "connect_champion", lambda inputs: {"local": fake}[inputs["backend"]])
     monkeypatch.setattr(environment, "require", lambda extra, modules=None: needed.append(extra))
     mlflow_folder(runner.workspace)
 
@@ -401,3 +401,14 @@ def test_a_datastore_uri_cannot_go_into_a_registry():
                                                          "hold")
     assert error.fix == ("give the model's folder (it is uploaded into the registry), or register it in the workspace "
                          "and share it with promote-model")
+
+
+def test_a_champion_without_the_compared_metric_is_bad_input(job):
+    serving(job, "0.9")
+    job.backend.models["churn"][0].tags = {"metric.f1": "0.5"}
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.9}')
+    with pytest.raises(InputError) as raised:
+        job(**{"metrics-file": "metrics.json", "metrics-gate": "auc >= champion.auc", "champion-endpoint": "prod"})
+    assert (raised.value.name, raised.value.problem) == (
+        "metrics-gate", "the champion models:/churn/1 (serving prod) has no metric 'auc' (its metric tags: f1)")
+    assert job.backend.calls == []
