@@ -51,6 +51,7 @@ class FakeBackend:
 
     def copy_model(self, source, model, tags):
         self.calls.append(("copy_model", model.uri, dict(tags)))
+        self.copied_from = source
         copy = ModelVersion(model.name, model.version, f"models:/{model.name}/{model.version}", model.type, dict(tags))
         self.models.setdefault(model.name, []).append(copy)
         return copy

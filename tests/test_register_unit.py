@@ -352,8 +352,8 @@ def test_a_bad_champion_endpoint_name_is_refused(job):
 def registries(job, monkeypatch):
     """Azure ML registries by name, each an in-memory registry."""
     found = {}
-    monkeypatch.setattr(backends, "connect_registry",
-                        lambda inputs, registry="": found.setdefault(registry or inputs["registry"], FakeBackend()))
+    monkeypatch.setattr(backends, "connect_registry", lambda inputs, registry="": found.setdefault(
+        registry or inputs["registry"], FakeBackend()) if inputs["backend"] == "local" else None)
     return found
 
 
@@ -373,11 +373,15 @@ def test_a_registry_version_is_copied_with_its_tags_and_lineage(job, registries,
         ("find_model", "churn", "h"),
         ("copy_model", uri, {"metric.auc": "0.9", backends.CONTENT_HASH_TAG: "h",
                              "mlops-actions.promoted-from": f"registry shared: {uri}"})]
+    assert job.backend.copied_from is shared
     assert job.runner.outputs() == {"model-name": "churn", "model-version": "3", "model-uri": "models:/churn/3",
                                     "already-registered": "false"}
-    assert printed(capsys)[-1] == "Registered models:/churn/3"
+    assert capsys.readouterr().out.splitlines() == [
+        f"::group::Promoting {uri} from registry shared into the default workspace", "::endgroup::",
+        "Registered models:/churn/3"]
     assert job(**{"model-path": uri}) == 0
-    assert job.runner.outputs()["already-registered"] == "true" and printed(capsys)[-1] == "Found models:/churn/3"
+    assert job.runner.outputs()["already-registered"] == "true"
+    assert capsys.readouterr().out == "Found models:/churn/3\n"
 
 
 @pytest.mark.parametrize("uri, problem", [
