@@ -30,6 +30,7 @@ MUTMUT = "mutmut==3.8.1"
 MODULES = {
     "inputs.py": ["tests/test_inputs.py"],
     "register.py": ["tests/test_register_unit.py", "tests/test_thresholds.py"],
+    "gate.py": ["tests/test_gate_unit.py", "tests/test_thresholds.py", "tests/test_register_unit.py"],
     "smoke.py": ["tests/test_smoke_unit.py", "tests/test_thresholds.py"],
     "deploy.py": ["tests/test_deploy_unit.py", "tests/test_deployment_files.py"],
     "traffic.py": ["tests/test_traffic_unit.py"],

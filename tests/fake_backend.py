@@ -46,6 +46,20 @@ class FakeBackend:
             return versions[-1]
         return next(m for m in versions if m.version == version)
 
+    def find_version(self, name, version):
+        return next((m for m in self.models.get(name, []) if m.version == version), None)
+
+    def copy_model(self, source, model, tags):
+        self.calls.append(("copy_model", model.uri, dict(tags)))
+        self.copied_from = source
+        copy = ModelVersion(model.name, model.version, f"models:/{model.name}/{model.version}", model.type, dict(tags))
+        self.models.setdefault(model.name, []).append(copy)
+        return copy
+
+    def deployed_model(self, endpoint, deployment):
+        uri = self.endpoints[endpoint].deployments[deployment]
+        return next(m for versions in self.models.values() for m in versions if m.uri == uri)
+
     # -- endpoints
 
     @contextlib.contextmanager

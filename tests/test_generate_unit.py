@@ -141,7 +141,8 @@ def test_the_placeholder_warning_as_written(project, capsys):
     run()
     assert ("::warning title=Placeholder library::library.repository in mlops.yml is still the placeholder "
             "OWNER/mlops-actions: the generated workflows name actions that do not exist. Fix: set it to the "
-            "repository you use the actions from (e.g. your-org/mlops-actions), then generate again.") in \
+            "repository you use the actions from (e.g. your-org/mlops-actions), and in the $schema comment on the "
+            "file's first line, then generate again.") in \
         capsys.readouterr().out
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fake_backend import FakeBackend
-from mlops_actions import backends, environment, register, registration
+from mlops_actions import backends, environment, gate, register, registration
 from mlops_actions.inputs import InputError, Inputs
 
 
@@ -75,30 +75,6 @@ def test_a_metrics_file_that_is_not_a_json_object_is_refused(tmp_path, content, 
 def test_only_numbers_are_metrics(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"auc": 0.91, "epochs": 3, "note": "ok", "nothing": None}))
     assert register.read_metrics(read(**{"metrics-file": "metrics.json"}), tmp_path) == {"auc": 0.91, "epochs": 3}
-
-
-def test_the_gate_checks_each_condition_split_on_commas_and_lines():
-    inputs = read(**{"metrics-gate": "auc >= 0.8,\n rmse<2 ,, \n\nn != 3"})
-    assert register.gate(inputs, {"auc": 0.85, "rmse": 2.0, "n": 4}) == [
-        ("auc >= 0.8", True, "auc = 0.85"), ("rmse<2", False, "rmse = 2.0"), ("n != 3", True, "n = 4")]
-
-
-def test_an_empty_gate_checks_nothing():
-    assert register.gate(read(), {"auc": 0.5}) == []
-
-
-@pytest.mark.parametrize("condition", ["auc => 0.8", "auc >= high", "auc", ">= 0.8", "auc >= 0.8 or 0.9"])
-def test_a_condition_that_does_not_parse_is_refused(condition):
-    error = refused(register.gate, read(**{"metrics-gate": condition}), {"auc": 0.9})
-    assert error.problem == f"{condition!r} is not a condition"
-    assert error.fix == "write conditions like 'accuracy >= 0.7' (operators >=, <=, >, <, ==, !=)"
-
-
-@pytest.mark.parametrize("metrics, listed", [({"auc": 0.9, "f1": 0.7}, "auc, f1"), ({}, "nothing")])
-def test_a_condition_on_a_metric_the_file_lacks_names_what_it_has(metrics, listed):
-    error = refused(register.gate, read(**{"metrics-gate": "accuracy > 0.5"}), metrics)
-    assert error.problem == f"metric 'accuracy' is not in the metrics file (it has: {listed})"
-    assert error.fix == "name a metric the training writes"
 
 
 # -- the model's source ------------------------------------------------------------------------------------------
@@ -169,19 +145,40 @@ MODEL = backends.ModelVersion("churn", "2", "models:/churn/2")
 
 
 def test_summary_of_a_new_version_with_its_gate():
-    assert register.summary(MODEL, False, [("auc > 0.8", True, "auc = 0.9"), ("n < 2", False, "n = 3")],
-                            {"auc": 0.9, "n": 3}) == (
-        "### ✅ Model registered as `models:/churn/2`\n\n| Condition | Result | Found |\n|---|---|---|\n"
-        "| auc > 0.8 | ✅ met | auc = 0.9 |\n| n < 2 | ❌ not met | n = 3 |")
+    conditions = [gate.Condition("auc > 0.8", "auc", ">", 0.8), gate.Condition("n < 2", "n", "<", 2.0)]
+    checks = [gate.Check(conditions[0], 0.9, None, True, "auc = 0.9"),
+              gate.Check(conditions[1], 3, None, False, "n = 3")]
+    assert register.summary(MODEL, False, checks, {"auc": 0.9, "n": 3, "f1": 0.5}, None) == (
+        "### ✅ Model registered as `models:/churn/2`\n\n| Metric | Value | Condition | Result |\n|---|---|---|---|\n"
+        "| auc | 0.9 | auc > 0.8 | ✅ met |\n| n | 3 | n < 2 | ❌ not met |\n| f1 | 0.5 |  |  |")
 
 
 def test_summary_of_an_existing_version_lists_its_metrics_without_a_gate():
-    assert register.summary(MODEL, True, [], {"auc": 0.9}) == (
-        "### ✅ Model already registered as `models:/churn/2`\n\n| Metric | Value |\n|---|---|\n| auc | 0.9 |")
+    assert register.summary(MODEL, True, [], {"auc": 0.9}, None) == (
+        "### ✅ Model already registered as `models:/churn/2`\n\n| Metric | Value | Condition | Result |\n"
+        "|---|---|---|---|\n| auc | 0.9 |  |  |")
 
 
 def test_summary_of_a_failed_gate_and_of_no_metrics():
-    assert register.summary(None, False, [], {}) == "### ❌ Model not registered: the metrics gate failed"
+    assert register.summary(None, False, [], {}, None) == "### ❌ Model not registered: the metrics gate failed"
+
+
+def test_summary_against_a_champion_names_it_and_shows_its_column():
+    champion = gate.Champion("prod", backends.ModelVersion("churn", "1", "models:/churn/1",
+                                                           tags={"metric.auc": "0.8"}))
+    condition = gate.Condition("auc >= champion.auc", "auc", ">=", 0.0, "auc")
+    checks = [gate.Check(condition, 0.9, 0.8, True, "auc = 0.9, champion.auc = 0.8")]
+    assert register.summary(MODEL, False, checks, {"auc": 0.9}, champion) == (
+        "### ✅ Model registered as `models:/churn/2`\n\nChampion: `models:/churn/1`, serving `prod`\n\n"
+        "| Metric | Challenger | Champion | Condition | Result |\n|---|---|---|---|---|\n"
+        "| auc | 0.9 | 0.8 | auc >= champion.auc | ✅ met |")
+
+
+def test_summary_without_a_champion_yet_says_so_and_without_metrics_has_no_table():
+    champion = gate.Champion("prod", None, "endpoint prod does not exist yet")
+    assert register.summary(MODEL, True, [], {}, champion) == (
+        "### ✅ Model already registered as `models:/churn/2`\n\nNo champion yet (endpoint prod does not exist yet): "
+        "the conditions against it are skipped.")
 
 
 # -- the job -----------------------------------------------------------------------------------------------------
@@ -191,6 +188,7 @@ def job(monkeypatch, runner):
     """register.run against one in-memory registry; the extras it would need are recorded, not installed."""
     fake, needed = FakeBackend(), []
     monkeypatch.setattr(backends, "connect", lambda inputs: {"local": fake}[inputs["backend"]])
+    monkeypatch.setattr(backends, "connect_champion", lambda inputs: {"local": fake}[inputs["backend"]])
     monkeypatch.setattr(environment, "require", lambda extra, modules=None: needed.append(extra))
     mlflow_folder(runner.workspace)
 
@@ -214,7 +212,9 @@ def test_a_new_version_is_registered_with_its_metrics_tags_and_properties(job, c
     assert capsys.readouterr().out.endswith("Registered models:/churn/1\n")
     assert job.runner.outputs() == {"model-name": "churn", "model-version": "1", "model-uri": "models:/churn/1",
                                     "already-registered": "false"}
-    assert job.runner.summary().startswith("### ✅ Model registered as `models:/churn/1`\n\n| Condition |")
+    assert job.runner.summary().startswith("### ✅ Model registered as `models:/churn/1`\n\n| Metric | Value | "
+                                           "Condition | Result |\n|---|---|---|---|\n"
+                                           "| auc | 0.9 | auc >= 0.9 | ✅ met |")
 
 
 def test_the_same_bytes_from_another_folder_return_the_same_version(job, capsys):
@@ -235,7 +235,9 @@ def test_a_failed_gate_registers_nothing_and_says_which_condition(job, capsys):
     assert job.backend.calls == []
     assert capsys.readouterr().out == ("::error title=Metrics gate::The metrics gate failed: auc > 0.7 is not met "
                                        "(auc = 0.7); nothing was registered.\n")
-    assert job.runner.summary().startswith("### ❌ Model not registered: the metrics gate failed\n\n| Condition |")
+    assert job.runner.summary().startswith("### ❌ Model not registered: the metrics gate failed\n\n| Metric | "
+                                           "Value | Condition | Result |\n|---|---|---|---|\n"
+                                           "| auc | 0.7 | auc > 0.7 | ❌ not met |")
     assert job.runner.outputs() == {}
 
 
@@ -243,7 +245,8 @@ def test_metrics_without_a_gate_are_registered_and_listed(job):
     (job.runner.workspace / "metrics.json").write_text('{"auc": 0.9, "f1": 0.5}')
     assert job(**{"metrics-file": "metrics.json"}) == 0
     assert job.backend.calls[1][5] == {"metric.auc": "0.9", "metric.f1": "0.5"}
-    assert job.runner.summary().endswith("| Metric | Value |\n|---|---|\n| auc | 0.9 |\n| f1 | 0.5 |\n\n")
+    assert job.runner.summary().endswith("| Metric | Value | Condition | Result |\n|---|---|---|---|\n"
+                                         "| auc | 0.9 |  |  |\n| f1 | 0.5 |  |  |\n\n")
 
 
 def test_an_mlflow_model_without_its_mlmodel_file_is_refused_by_default(job):
@@ -274,3 +277,142 @@ def test_a_bad_model_name_is_refused_before_anything_is_read(job):
     with pytest.raises(InputError) as raised:
         job(**{"model-name": "-churn"})
     assert raised.value.name == "model-name" and job.needed == []
+
+
+# -- against a champion ------------------------------------------------------------------------------------------
+
+def printed(capsys) -> list[str]:
+    """The job's lines less the log groups registration opens."""
+    return [line for line in capsys.readouterr().out.splitlines() if not line.startswith(("::group::", "::endgroup"))]
+
+
+def serving(job, auc: str) -> None:
+    """Endpoint prod serving version 1 of churn (other bytes than the challenger's), registered with this auc."""
+    job.backend.models["churn"] = [backends.ModelVersion("churn", "1", "models:/churn/1", "mlflow_model", {
+        "metric.auc": auc, backends.CONTENT_HASH_TAG: "other"})]
+    job.backend.endpoints["prod"] = backends.Endpoint("prod", "", {"blue": 100}, {"blue": "models:/churn/1"})
+
+
+def test_a_challenger_that_beats_the_champion_is_registered(job, capsys):
+    serving(job, "0.9")
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.895}')
+    assert job(**{"metrics-file": "metrics.json", "metrics-gate": "auc >= champion.auc - 0.005",
+                  "champion-endpoint": "prod"}) == 0
+    assert printed(capsys) == ["Champion: `models:/churn/1`, serving `prod`", "Registered models:/churn/2"]
+    assert job.runner.summary() == (
+        "### ✅ Model registered as `models:/churn/2`\n\nChampion: `models:/churn/1`, serving `prod`\n\n"
+        "| Metric | Challenger | Champion | Condition | Result |\n|---|---|---|---|---|\n"
+        "| auc | 0.895 | 0.9 | auc >= champion.auc - 0.005 | ✅ met |\n\n")
+
+
+def test_a_challenger_below_the_champion_registers_nothing(job, capsys):
+    serving(job, "0.9")
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.8949}')
+    assert job(**{"metrics-file": "metrics.json", "metrics-gate": "auc >= champion.auc - 0.005",
+                  "champion-endpoint": "prod"}) == 1
+    assert [call[0] for call in job.backend.calls] == []
+    assert capsys.readouterr().out == (
+        "Champion: `models:/churn/1`, serving `prod`\n::error title=Metrics gate::The metrics gate failed: auc >= "
+        "champion.auc - 0.005 is not met (auc = 0.8949, champion.auc = 0.9 - 0.005); nothing was registered.\n")
+    assert "| auc | 0.8949 | 0.9 | auc >= champion.auc - 0.005 | ❌ not met |" in job.runner.summary()
+    assert job.runner.outputs() == {}
+
+
+def test_no_champion_yet_skips_its_conditions_and_says_so(job, capsys):
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.5}')
+    assert job(**{"metrics-file": "metrics.json", "metrics-gate": "auc >= champion.auc",
+                  "champion-endpoint": "prod"}) == 0
+    assert printed(capsys) == [
+        "No champion yet (endpoint prod does not exist yet): the conditions against it are skipped.",
+        "auc >= champion.auc: skipped: no champion (endpoint prod does not exist yet)", "Registered models:/churn/1"]
+    assert "| auc | 0.5 | – | auc >= champion.auc | ⏭️ skipped |" in job.runner.summary()
+
+
+def test_the_champion_with_the_challengers_own_bytes_is_not_compared_with(job, capsys):
+    assert job() == 0
+    job.backend.endpoints["prod"] = backends.Endpoint("prod", "", {"blue": 100}, {"blue": "models:/churn/1"})
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.5}')
+    capsys.readouterr()
+    assert job(**{"metrics-file": "metrics.json", "metrics-gate": "auc > champion.auc",
+                  "champion-endpoint": "prod"}) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "auc > champion.auc: skipped: the champion models:/churn/1 has the challenger's own files",
+        "Found models:/churn/1"]
+
+
+def test_a_bad_champion_endpoint_name_is_refused(job):
+    with pytest.raises(InputError) as raised:
+        job(**{"champion-endpoint": "-prod"})
+    assert raised.value.name == "champion-endpoint" and job.backend.calls == []
+
+
+# -- into a registry, and from one -------------------------------------------------------------------------------
+
+@pytest.fixture
+def registries(job, monkeypatch):
+    """Azure ML registries by name, each an in-memory registry."""
+    found = {}
+    monkeypatch.setattr(backends, "connect_registry", lambda inputs, registry="": found.setdefault(
+        registry or inputs["registry"], FakeBackend()) if inputs["backend"] == "local" else None)
+    return found
+
+
+def test_with_a_registry_the_model_is_registered_there_and_not_in_the_workspace(job, registries):
+    assert job(registry="shared") == 0
+    assert [call[0] for call in registries["shared"].calls] == ["find_model", "register_model"]
+    assert job.backend.calls == [] and job.runner.outputs()["model-uri"] == "models:/churn/1"
+
+
+def test_a_registry_version_is_copied_with_its_tags_and_lineage(job, registries, capsys):
+    shared = registries.setdefault("shared", FakeBackend())
+    shared.models["churn"] = [backends.ModelVersion("churn", "3", "azureml://registries/shared/models/churn/versions/3",
+                                                    tags={"metric.auc": "0.9", backends.CONTENT_HASH_TAG: "h"})]
+    uri = "azureml://registries/shared/models/churn/versions/3"
+    assert job(**{"model-path": uri}) == 0
+    assert job.backend.calls == [
+        ("find_model", "churn", "h"),
+        ("copy_model", uri, {"metric.auc": "0.9", backends.CONTENT_HASH_TAG: "h",
+                             "mlops-actions.promoted-from": f"registry shared: {uri}"})]
+    assert job.backend.copied_from is shared
+    assert job.runner.outputs() == {"model-name": "churn", "model-version": "3", "model-uri": "models:/churn/3",
+                                    "already-registered": "false"}
+    assert capsys.readouterr().out.splitlines() == [
+        f"::group::Promoting {uri} from registry shared into the default workspace", "::endgroup::",
+        "Registered models:/churn/3"]
+    assert job(**{"model-path": uri}) == 0
+    assert job.runner.outputs()["already-registered"] == "true"
+    assert capsys.readouterr().out == "Found models:/churn/3\n"
+
+
+@pytest.mark.parametrize("uri, problem", [
+    ("azureml://registries/shared/models/other/versions/3", "a registry reference to 'other' version 3, not to "
+     "churn's version"),
+    ("azureml://registries/shared/models/churn", "a registry reference to 'churn' without a version, not to churn's "
+     "version"),
+])
+def test_a_registry_reference_to_another_model_or_no_version_is_refused(job, uri, problem):
+    with pytest.raises(InputError) as raised:
+        job(**{"model-path": uri})
+    assert (raised.value.name, raised.value.problem) == ("model-path", problem)
+    assert raised.value.fix == "write azureml://registries/<registry>/models/<model-name>/versions/<version>"
+    assert job.backend.calls == []
+
+
+def test_a_datastore_uri_cannot_go_into_a_registry():
+    inputs = read(**{"model-path": "azureml://datastores/blob/paths/m", "backend": "azureml", "registry": "shared"})
+    error = refused(register.model_source, inputs, None, "mlflow_model")
+    assert (error.name, error.problem) == ("model-path", "a workspace's datastore URI, which registry shared cannot "
+                                                         "hold")
+    assert error.fix == ("give the model's folder (it is uploaded into the registry), or register it in the workspace "
+                         "and share it with promote-model")
+
+
+def test_a_champion_without_the_compared_metric_is_bad_input(job):
+    serving(job, "0.9")
+    job.backend.models["churn"][0].tags = {"metric.f1": "0.5"}
+    (job.runner.workspace / "metrics.json").write_text('{"auc": 0.9}')
+    with pytest.raises(InputError) as raised:
+        job(**{"metrics-file": "metrics.json", "metrics-gate": "auc >= champion.auc", "champion-endpoint": "prod"})
+    assert (raised.value.name, raised.value.problem) == (
+        "metrics-gate", "the champion models:/churn/1 (serving prod) has no metric 'auc' (its metric tags: f1)")
+    assert job.backend.calls == []
