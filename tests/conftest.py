@@ -86,17 +86,13 @@ def project(tmp_path):
     return copy
 
 
-# -- pytest-xdist (scripts/test: -n auto --dist loadgroup) -------------------------------------------------
+# -- pytest-xdist (scripts/test: -n auto --dist loadfile) -------------------------------------------------
 
 
 def pytest_collection_modifyitems(items):
-    """Tests go to the workers one by one, except that a module's tests that share a module-scoped fixture stay
-    on one worker (built once); the tests that run workflows through act, the slowest, are handed out first so
-    that none is left running alone at the end."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if fixtures and any(defs[-1].scope in ("module", "package") for defs in fixtures.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """pytest-xdist hands each file to a worker in collection order: the files that run workflows through act,
+    the slowest, go first, so that none is left running alone at the end. (Files, not single tests: with
+    pytest 9, xdist's loadgroup no longer groups, and a module fixture would be built on every worker.)"""
     items.sort(key=lambda item: item.get_closest_marker("act") is None)  # stable: files keep their order
 
 
