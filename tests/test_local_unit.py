@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import threading
+import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -65,6 +67,10 @@ def test_a_version_is_registered_with_its_tags_and_files(registry):
     assert first.tags == {"team": "risk", "property.owner": "ana", CONTENT_HASH_TAG: "h1",
                           "mlops-actions.model-type": "mlflow_model"}
     assert first.path == str(backend.state / "models" / "churn" / "h1")
+    long_hash = "0123456789abcdef" * 4
+    third, _ = backend.register_model("churn", folder / "weights.bin", "custom_model", "", {}, {}, long_hash)
+    assert third.path == str(backend.state / "models" / "churn" / long_hash[:16])
+    backend.client.delete_model_version("churn", third.version)
     assert (Path(first.path) / "model" / "MLmodel").is_file()  # a folder under its own name, as Azure ML does
     assert backend.client.get_model_version("churn", "1").description == "first"
 
@@ -121,6 +127,19 @@ def test_versions_sort_as_numbers(tmp_path, monkeypatch):
     assert backend.find_model("many", "h2").version == "2"  # the first of several with the same content
     assert backend._version(Found(3)) == ModelVersion("many", "3", "models:/many/3", "mlflow_model",
                                                       {CONTENT_HASH_TAG: "h3"}, "/m")
+
+
+def test_versions_of_a_named_registry(tmp_path, monkeypatch):
+    backend = LocalBackend(tmp_path / "state", registry="shared")
+    found = Found(3)
+    found.tags = {"mlops-actions.model-type": "custom_model"}
+    assert backend._version(found) == ModelVersion("many", "3", "azureml://registries/shared/models/many/versions/3",
+                                                   "custom_model", {"mlops-actions.model-type": "custom_model"}, "/m")
+    client = type("Client", (), {"search_model_versions": lambda self, query: [Found(2)]})()
+    monkeypatch.setattr(backend, "_client", client)
+    where = f"registry shared \\({tmp_path / 'state'}\\)"
+    with pytest.raises(ActionError, match=rf"^model many version 5 is not in {where} "):
+        backend.get_model("many", "5")
 
 
 def test_a_registry_deleted_under_models_is_an_error(tmp_path):
@@ -202,7 +221,7 @@ def test_a_new_endpoint_starts_its_router_and_records_it(machine, monkeypatch):
     saved = record(machine)
     assert {k: saved[k] for k in ("name", "port", "traffic", "deployments", "router_pid")} == {
         "name": "ep", "port": 5555, "traffic": {}, "deployments": {}, "router_pid": 101}
-    assert len(saved["key"]) >= 40
+    assert len(saved["key"]) == 43  # 32 random bytes, base64url without padding
     assert (folder / "endpoint.json").stat().st_mode & 0o777 == 0o600
     assert (endpoint.name, endpoint.scoring_uri, endpoint.traffic, endpoint.deployments, endpoint.mirror) == (
         "ep", "http://127.0.0.1:5555/score", {}, {}, {})
@@ -242,6 +261,32 @@ def test_a_corrupt_record(machine, content):
                                       "again.")
     machine.delete_endpoint("ep")  # a corrupt record can still be stopped
     assert machine.calls == [("stop_all_under", folder)] and not folder.exists()
+
+
+def test_a_record_with_only_the_fields_read_and_one_that_is_not_a_record(machine):
+    folder = machine.state / "endpoints" / "ep"
+    folder.mkdir(parents=True)
+    (folder / "endpoint.json").write_text('{"name": "ep", "port": 1, "key": "k", "deployments": {}}')
+    assert machine.key("ep") == "k"
+    (folder / "endpoint.json").write_text("[]")
+    with pytest.raises(ActionError, match=r" cannot be read \(not an endpoint record\)\. Fix: "):
+        machine.key("ep")
+
+
+def test_an_endpoint_keeps_its_mirror(machine):
+    machine.ensure_endpoint("ep")
+    saved = record(machine)
+    saved["mirror"] = {"green": 10}
+    (machine.state / "endpoints" / "ep" / "endpoint.json").write_text(json.dumps(saved))
+    assert machine.get_endpoint("ep").mirror == {"green": 10}
+
+
+def test_a_router_is_checked_by_its_record_path_on_its_command_line(machine, monkeypatch):
+    asked = []
+    monkeypatch.setattr(processes, "alive", lambda pid, marker: asked.append((pid, marker)) or pid is not None)
+    machine.ensure_endpoint("ep")
+    machine.ensure_endpoint("ep")
+    assert asked[-1] == (101, str(machine.state / "endpoints" / "ep" / "endpoint.json"))
 
 
 def test_an_endpoint_that_is_gone(machine):
@@ -304,16 +349,42 @@ def test_a_deployment_with_its_own_code_and_environment(machine, monkeypatch, tm
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "score.py").write_text("def init(): pass\n")
     python = tmp_path / "venv" / "bin" / "python"
-    monkeypatch.setattr(environments, "ensure", lambda conda, state: python)
+    conda = object()
+    built = []
+    monkeypatch.setattr(environments, "ensure", lambda conda, state: built.append((conda, state)) or python)
     monkeypatch.setattr(environments, "gunicorn_options", lambda python: [])
     machine.ensure_endpoint("ep")
     machine.calls.clear()
     machine.create_deployment(spec(code_path=tmp_path / "src", scoring_script="score.py", instance_type="Big",
-                                   conda_environment=object()))
+                                   conda_environment=conda))
+    assert built == [(conda, machine.state)]
     (_, command, _, cwd, env), _ = machine.calls
     assert command[0] == str(python) and env["VIRTUAL_ENV"] == str(tmp_path / "venv")
     assert env["AZUREML_ENTRY_SCRIPT"] == str(cwd / "score.py") and (cwd / "score.py").is_file()
     assert record(machine)["deployments"]["blue"]["instance_type"] == "Big"
+
+
+def test_a_deployment_is_recorded_as_starting_while_it_is_waited_for(machine, monkeypatch):
+    machine.ensure_endpoint("ep")
+    seen = []
+    monkeypatch.setattr(processes, "wait_healthy", lambda url, process, timeout: seen.append(
+        record(machine)["deployments"]["blue"]["state"]) or True)
+    machine.create_deployment(spec())
+    assert seen == ["starting"] and record(machine)["deployments"]["blue"]["state"] == "ready"
+
+
+def test_one_percent_of_traffic_is_live(machine):
+    machine.ensure_endpoint("ep")
+    machine.create_deployment(spec())
+    machine.set_traffic("ep", {"blue": 1})
+    with pytest.raises(ActionError, match="^deployment blue takes 1% of endpoint ep's traffic"):
+        machine.create_deployment(spec())
+
+
+def test_a_server_in_a_venv_has_its_bin_first_even_without_path(machine, monkeypatch, tmp_path):
+    monkeypatch.delenv("PATH")
+    env = machine._server_env(tmp_path / "venv" / "bin" / "python")
+    assert env["PATH"] == str(tmp_path / "venv" / "bin") + os.pathsep
 
 
 def test_a_live_deployment_is_not_replaced(machine):
@@ -339,9 +410,11 @@ def test_a_redeploy_under_a_used_name_stops_the_old_server_first(machine):
         ("stop", 102, f"unix:{sock}"), "start", "wait_healthy"]
 
 
-@pytest.mark.parametrize("exit_code, how", [(3, "exited with code 3 after "), (None, "did not answer within 120 s")])
-def test_a_server_that_does_not_start_leaves_nothing(machine, exit_code, how):
+@pytest.mark.parametrize("exit_code, how", [(3, "exited with code 3 after 2.5 s"),
+                                            (None, "did not answer within 120 s")])
+def test_a_server_that_does_not_start_leaves_nothing(machine, monkeypatch, exit_code, how):
     machine.ensure_endpoint("ep")
+    monkeypatch.setattr(local, "time", types.SimpleNamespace(monotonic=iter([100.0, 102.5]).__next__))
     machine.machine.update(healthy=False, exit=exit_code)
     with pytest.raises(ActionError) as raised:
         machine.create_deployment(spec())
@@ -407,6 +480,17 @@ def test_deleting_an_endpoint_stops_everything(machine):
     assert not folder.exists() and machine.endpoints() == ["other"]
 
 
+@pytest.mark.parametrize("content", ['{"name": "ep", "port": 1, "key": "k", "deployments": {}, "router_pid": 7}', "{"])
+def test_deleting_an_endpoint_whose_folder_is_a_symlink_deletes_nothing_outside(machine, tmp_path, content):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "endpoint.json").write_text(content)
+    (machine.state / "endpoints").mkdir(parents=True)
+    (machine.state / "endpoints" / "ep").symlink_to(elsewhere)
+    machine.delete_endpoint("ep")  # rmtree refuses a symlink; that refusal is not the user's problem
+    assert (elsewhere / "endpoint.json").read_text() == content
+
+
 def test_the_key_and_no_concurrency_limit(machine):
     machine.ensure_endpoint("ep")
     assert machine.key("ep") == record(machine)["key"]
@@ -421,10 +505,13 @@ class Answering(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Answering.seen.append((self.path, body, dict(self.headers)))
-        status = 500 if body == b"fail" else 200
-        answer = b"\xff ok" if status == 200 else b"bad"
+        if body == b"slow":
+            time.sleep(1)
+        status = 500 if body.startswith(b"fail") else 200
+        answer = {b"fail": b"bad", b"fail bytes": b"\xff bad"}.get(body, b"\xff ok")
         self.send_response(status)
-        self.send_header("azureml-model-deployment", self.headers.get("azureml-model-deployment") or "blue")
+        if body != b"fail bytes" and body != b"anonymous":  # an answer that names no deployment
+            self.send_header("azureml-model-deployment", self.headers.get("azureml-model-deployment") or "blue")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -448,6 +535,10 @@ def test_invoke_posts_as_a_client_does(machine):
         assert "azureml-model-deployment" not in headers
         assert machine.invoke("ep", b"fail", "green", "k", 5, {"X-Probe": "1"}) == (500, "bad", "green")
         assert Answering.seen[-1][2]["X-Probe"] == "1"
+        assert machine.invoke("ep", b"anonymous", None, "k", 5) == (200, "\ufffd ok", "")
+        assert machine.invoke("ep", b"fail bytes", None, "k", 5) == (500, "\ufffd bad", "")
+        status, text, deployment = machine.invoke("ep", b"slow", None, "k", 0.2)  # the timeout is the caller's
+        assert (status, deployment) == (0, "") and "timed out" in text
     finally:
         server.shutdown()
         server.server_close()
