@@ -53,6 +53,15 @@ def test_a_plan_from_inputs_alone(here):
                                   instance_count=1)
 
 
+def test_a_registry_reference_names_the_registry_the_model_and_its_version(here):
+    inputs = read(**{"endpoint-name": "edge", "model-name": "azureml://registries/shared/models/churn/versions/3"})
+    assert deploy.plan(inputs)[1] == "3"
+    assert (inputs["registry"], inputs["model-name"], inputs["model-version"]) == ("shared", "churn", "3")
+    inputs = read(**{"endpoint-name": "edge", "model-name": "azureml://registries/shared/models/churn",
+                     "model-version": "2"})  # no version in the reference: the input's
+    assert deploy.plan(inputs)[1] == "2" and (inputs["registry"], inputs["model-name"]) == ("shared", "churn")
+
+
 def test_a_plan_from_the_files_as_the_cli_writes_them(here):
     (here / "endpoint.yml").write_text("$schema: https://azuremlschemas.azureedge.net/latest/"
                                        "managedOnlineEndpoint.schema.json\nname: from-file\nauth_mode: key\n")
