@@ -378,6 +378,18 @@ def test_a_registered_version_is_deployed_and_reported(job, capsys):
     assert job.runner.summary().startswith("### 🚀 Deployed `models:/churn/1` to `edge/blue`")
 
 
+def test_a_registrys_version_is_read_in_the_registry_and_deployed_in_the_workspace(job, monkeypatch):
+    registry = FakeBackend()
+    registry.models["churn"] = [ModelVersion("churn", "7", "azureml://registries/shared/models/churn/versions/7")]
+    asked = []
+    monkeypatch.setattr(backends, "connect_registry", lambda inputs, name="": asked.append(
+        (inputs["registry"], name)) or registry)
+    assert job(**{"model-name": "azureml://registries/shared/models/churn/versions/7"}) == 0
+    assert asked == [("shared", "")]  # the registry the reference names, through the inputs
+    assert job.runner.outputs()["model-uri"] == "azureml://registries/shared/models/churn/versions/7"
+    assert ("create_deployment", "blue") in job.backend.calls  # deployed in the workspace
+
+
 def test_a_custom_model_needs_its_code(job):
     with pytest.raises(InputError) as raised:
         job(**{"model-name": "churn", "model-version": "2"})
