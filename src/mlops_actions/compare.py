@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from mlops_actions import backends, environment, gate, github, register
+from mlops_actions.github_api import REPOSITORY
 from mlops_actions.inputs import Input, Inputs
 
 INPUTS = [
@@ -36,7 +37,6 @@ OUTPUTS = {
     "passed": "'true' when every condition was met or skipped.",
     "comment-url": "The pull-request comment written or updated.",
 }
-REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 
 
 def code(value: object) -> str:

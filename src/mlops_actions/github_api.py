@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ DEFAULT_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 30
 PAGE_SIZE = 100
+# owner/name as GitHub allows them: an owner of 1-39 letters, digits and hyphens; a name of letters, digits, . _ -
+REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass

@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 
 from mlops_actions import github
 from mlops_actions.github import ActionError
-from mlops_actions.github_api import GitHubAPI, Response, segment
+from mlops_actions.github_api import REPOSITORY, GitHubAPI, Response, segment
 from mlops_actions.inputs import InputError, Inputs
 
-REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")  # GitHub's name rules
 TOKEN = re.compile(r"^[\x21-\x7e]{1,1000}$")  # what an Authorization header can carry
 VARIABLE = re.compile(r"\bvars\.([A-Za-z_][A-Za-z0-9_]*)")
 # variables the generated workflows read, and the value each must not have on GitHub
