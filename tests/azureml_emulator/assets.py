@@ -38,6 +38,14 @@ DATASTORE_URI = re.compile(r"^azureml://(subscriptions/[^/]+/resource[gG]roups/[
 JOB_OUTPUT_URI = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)(/paths/(?P<rest>.*))?$")
 
 
+def model_container(asset_id: str, owner: str, name: str, versions: dict) -> dict:
+    """A model container as a workspace's or a registry's (`owner`) GET answers it: its latest and next version."""
+    numbers = [int(v) for v in versions if v.isdigit()]
+    return {"id": asset_id, "name": name, "type": f"Microsoft.MachineLearningServices/{owner}/models",
+            "properties": {"latestVersion": str(max(numbers)) if numbers else None,
+                           "nextVersion": str(max(numbers, default=0) + 1), "isArchived": False}}
+
+
 class AssetService:
     """The mixin of the emulator for assets and datastores."""
 
@@ -118,11 +126,7 @@ class AssetService:
         if len(parts) == 2 and method == "GET":
             if not versions:
                 raise not_found(f"Model container with name: {name} not found.", "ModelNotFound")
-            numbers = [int(v) for v in versions if v.isdigit()]
-            return 200, {"id": f"{self.ws_id}/models/{name}", "name": name,
-                         "type": "Microsoft.MachineLearningServices/workspaces/models",
-                         "properties": {"latestVersion": str(max(numbers)) if numbers else None,
-                                        "nextVersion": str(max(numbers, default=0) + 1), "isArchived": False}}, {}
+            return 200, model_container(f"{self.ws_id}/models/{name}", "workspaces", name, versions), {}
         if len(parts) == 3 and method == "GET":
             if not versions:
                 raise not_found(f"Model container with name: {name} not found.", "ModelNotFound")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 
 from azureml_emulator.arm import ArmError, not_found, now
+from azureml_emulator.assets import model_container
 
 DISCOVERY = re.compile(r"^/registrymanagement/v1\.0/registries/(?P<name>[^/]+)/discovery$")
 DATA_PLANE = re.compile(r"^/mferp/managementfrontend(?P<scope>/subscriptions/(?P<sub>[^/]+)/resourceGroups/"
@@ -94,11 +95,8 @@ class RegistryService:
         if len(parts) == 2 and method == "GET":
             if not versions:
                 raise not_found(f"Model container with name: {name} not found.", "ModelNotFound")
-            numbers = [int(v) for v in versions if v.isdigit()]
-            return 200, {"id": f"azureml://registries/{registry}/models/{name}", "name": name,
-                         "type": "Microsoft.MachineLearningServices/registries/models",
-                         "properties": {"latestVersion": str(max(numbers)) if numbers else None,
-                                        "nextVersion": str(max(numbers, default=0) + 1), "isArchived": False}}, {}
+            return 200, model_container(f"azureml://registries/{registry}/models/{name}", "registries", name,
+                                        versions), {}
         if len(parts) == 3 and method == "GET":  # an empty list for a model without versions: unlike a
             # workspace's 404, as azure-ai-ml's registry create_or_update needs (it lists the versions first and
             # raises on anything but 200: _utils/_registry_utils.py list_registry_assets, _asset_utils._get_latest)
