@@ -209,7 +209,7 @@ def test_a_kept_deployment_is_not_deleted_and_the_others_are_rescaled():
 def test_summary_of_a_failed_test_with_a_rollback(tmp_path):
     answers = [smoke.Answer(200, "[1, 0]", "blue", 0.01, []), smoke.Answer(500, "x" * 400, "green", 0.02, ["bad"]),
                smoke.Answer(200, "[1, 0]", "blue", 0.03, [])]
-    text = smoke.summary("ep", "ep/green", answers, checks(tmp_path), ["1 of 3 answers failed"],
+    text = smoke.summary("ep/green", answers, checks(tmp_path), ["1 of 3 answers failed"],
                          {"p50": 10.0, "p95": 30.0, "p99": 30.0, "max": 30.25}, "green deleted")
     assert text == (
         "### ❌ Smoke test of `ep/green`: 2/3 answers passed\n\n"
@@ -222,7 +222,7 @@ def test_summary_of_a_failed_test_with_a_rollback(tmp_path):
 
 def test_summary_shows_at_most_five_distinct_answers(tmp_path):
     answers = [smoke.Answer(200, f"[{i}]", "blue", 0.01, []) for i in range(7)]
-    text = smoke.summary("ep", "ep", answers, checks(tmp_path), [], dict.fromkeys(("p50", "p95", "p99", "max")), "")
+    text = smoke.summary("ep", answers, checks(tmp_path), [], dict.fromkeys(("p50", "p95", "p99", "max")), "")
     assert text.startswith("### ✅ Smoke test of `ep`: 7/7 answers passed")
     assert "| - | - | - | - |" in text and "Rolled back" not in text
     assert "`[4]`" in text and "`[5]`" not in text

@@ -212,7 +212,7 @@ def rollback(backend: backends.Backend, inputs: Inputs, endpoint: str) -> str:
     return "; ".join(done)
 
 
-def summary(endpoint: str, target: str, answers: list[Answer], checks: Checks, problems: list[str],
+def summary(target: str, answers: list[Answer], checks: Checks, problems: list[str],
             latency: dict[str, float | None], rolled_back: str) -> str:
     failures = sum(bool(a.problems) for a in answers)
     head = f"### {'✅' if not problems else '❌'} Smoke test of `{target}`: {len(answers) - failures}/{len(answers)} " \
@@ -300,7 +300,7 @@ def run(inputs: Inputs) -> int:
         github.warning(f"Rolled back {endpoint}: {rolled_back}.", title="Rollback")
     print(f"{target}: {count - len(failures)}/{count} passed; p50 {ms(latency['p50'])} ms, p95 {ms(latency['p95'])} ms"
           + (f"; {retried} retried after 429/408 (not in the latency figures)" if retried else ""))
-    github.add_summary(summary(endpoint, target, answers, checks, problems, latency, rolled_back))
+    github.add_summary(summary(target, answers, checks, problems, latency, rolled_back))
     github.set_outputs({"passed": str(not problems).lower(), "latency-p50-ms": ms(latency["p50"], ""),
                         "latency-p95-ms": ms(latency["p95"], ""), "requests": count, "failures": len(failures),
                         "retried": retried,
