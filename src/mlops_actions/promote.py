@@ -8,7 +8,6 @@ nothing is registered; when the target has the version number with other files, 
 
 from __future__ import annotations
 
-import os
 import re
 
 from mlops_actions import backends, environment, github
@@ -72,12 +71,10 @@ def source(inputs: Inputs) -> tuple[Backend, str, str, str]:
         return backends.connect_registry(inputs, registry), f"registry {registry}", name, version
     if not inputs["from-workspace"]:
         raise inputs.error("from-workspace", "empty", "name the workspace the version is copied from")
-    subscription = inputs["from-subscription-id"] or inputs["subscription-id"] or \
-        os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+    source_workspace = {"workspace": inputs["from-workspace"], "subscription-id": inputs["from-subscription-id"],
+                        "resource-group": inputs["from-resource-group"]}
+    backend = backends.connect_azureml(inputs, {key: value for key, value in source_workspace.items() if value})
     group = inputs["from-resource-group"] or inputs["resource-group"]
-    from mlops_actions.backends.azureml import AzureMLBackend
-
-    backend = AzureMLBackend(subscription, group, inputs["from-workspace"], inputs["client-id"], inputs["tenant-id"])
     return backend, f"workspace {inputs['from-workspace']} (resource group {group})", name, version
 
 
