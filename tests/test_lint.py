@@ -267,3 +267,19 @@ def test_paths_that_start_with_a_dash_or_are_absolute(tmp_path):
 def test_a_path_with_a_space_is_one_field(tmp_path):
     found, other = lint.parse("my dir/a.py\t1\t2\tE1\ttext here\n", tmp_path)
     assert [(v.path.endswith("my dir/a.py"), v.text) for v in found] == [(True, "text here")] and other == []
+
+
+def test_parallel_workers_get_lints_arguments(tmp_path, monkeypatch):
+    """flake8's workers parse the arguments again unless they are forked: macOS and Windows spawn them, and
+    Python 3.14 forkserves them on Linux. Given no arguments, they would parse this process's sys.argv (and,
+    spawned, a pool whose initializer exits hangs). Recorded here, and the pool made serial, to stay fast."""
+    from flake8 import checker
+    from flake8.options.parse_args import parse_args
+    given = []
+    monkeypatch.setattr(checker, "_try_initialize_processpool", lambda jobs, argv: given.append(argv))
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(f"x = {'1' * 90}\n")
+    options = ["--jobs=2", "--max-line-length=120", f"--format={lint.FORMAT}"]
+    assert lint.flake8(options, ["a.py", "b.py"], tmp_path)[:2] == (0, "")
+    [argv] = given
+    assert parse_args(argv)[1].max_line_length == 120 and list(argv[-2:]) == ["a.py", "b.py"]
