@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mlops_actions.github_api import GitHubAPI, GitHubError
+from mlops_actions.github_api import REPOSITORY, GitHubAPI, GitHubError
 
 TOKEN = "ghp_standin_admin_token"
 
@@ -149,3 +149,52 @@ def test_pages_follows_a_listing_past_its_first_page(repo):
                        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"} for n in range(101)]
     listed = GitHubAPI(TOKEN).pages("/repos/contoso/diabetes/issues/7/comments", "listing")
     assert [c["body"] for c in listed] == [f"c{n}" for n in range(101)]
+
+
+def serve(handler) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_redirects_are_followed_and_the_token_goes_only_to_the_apis_own_origin():
+    """GitHub answers a renamed repository with 301 (docs: follow redirects); a redirect elsewhere gets no token."""
+    seen = []
+
+    class Recording(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.server.server_port, self.path, self.headers.get("Authorization")))
+            moves = {"/repos/old/name": f"http://127.0.0.1:{api.server_port}/repositories/1",
+                     "/repos/a/elsewhere": f"http://127.0.0.1:{other.server_port}/file"}
+            self.send_response(301 if self.path in moves else 200)
+            self.send_header("Location" if self.path in moves else "Content-Type",
+                             moves.get(self.path, "application/json"))
+            self.end_headers()
+            self.wfile.write(b"" if self.path in moves else b'{"ok": true}')
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    api, other = serve(Recording), serve(Recording)
+    try:
+        client = GitHubAPI("secret-token", base_url=f"http://127.0.0.1:{api.server_port}")
+        assert client.get("/repos/old/name", "reading").data == {"ok": True}
+        assert client.get("/repos/a/elsewhere", "reading").data == {"ok": True}
+        with pytest.raises(GitHubError) as refused:  # a write is never resent as a GET
+            client.call("POST", "/repos/old/name", "renaming", {"name": "x"})
+        assert refused.value.status == 301
+    finally:
+        api.shutdown(), other.shutdown()
+    token = "Bearer secret-token"
+    assert seen == [(api.server_port, "/repos/old/name", token), (api.server_port, "/repositories/1", token),
+                    (api.server_port, "/repos/a/elsewhere", token), (other.server_port, "/file", None),
+                    (api.server_port, "/repos/old/name", token)]
+
+
+@pytest.mark.parametrize("repository, valid", [
+    ("contoso/diabetes", True), ("42-labs/model", True), ("9/x", True), ("a-b/.github", True),
+    ("-lead/x", False), ("owner/", False), ("owner/na me", False), ("a/b/c", False), (f"{'o' * 40}/x", False)])
+def test_repository_names_as_github_allows_them(repository, valid):
+    assert bool(REPOSITORY.match(repository)) is valid

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mlops_actions.github import ActionError
 
@@ -50,6 +50,29 @@ def segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
+class Redirects(urllib.request.HTTPRedirectHandler):
+    """GitHub's redirects followed as its docs ask (a renamed repository answers 301: https://docs.github.com/rest/
+    using-the-rest-api/best-practices-for-using-the-rest-api#follow-redirects), with the token sent on only while
+    they stay at the API's scheme, host and port. A write is not followed: urllib would resend it as a GET, or
+    not at all; the redirect is then the error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.get_method() not in ("GET", "HEAD"):
+            return None
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) != origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+OPENER = urllib.request.build_opener(Redirects)
+
+
 class GitHubAPI:
     def __init__(self, token: str, base_url: str | None = None):
         self.token = token
@@ -64,7 +87,7 @@ class GitHubAPI:
             "Authorization": f"Bearer {self.token}", "User-Agent": "mlops-actions",
             **({"Content-Type": "application/json"} if data is not None else {})})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310 - https or a set URL
+            with OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
                 raw = answer.read()
                 try:
                     data = json.loads(raw) if raw else None
