@@ -117,3 +117,35 @@ def test_without_a_pull_request_only_the_summary_is_written(pull_request, runner
 def test_a_pull_request_without_a_token_is_bad_input(pull_request, runner):
     with pytest.raises(InputError, match="github-token"):
         compare_with(runner, {"auc": 0.95}, **{"github-token": ""})
+
+
+def test_a_comparison_too_long_for_a_comment_points_to_the_job_summary(pull_request, runner, monkeypatch):
+    """GitHub refuses a comment body over 65,536 characters (422): the comment keeps the headline and the champion."""
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPOSITORY)
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    many = {f"metric_{index:04d}_{'x' * 40}": 0.5 for index in range(1200)}
+    assert compare_with(runner, {**many, "auc": 0.8}) == 1
+    [comment] = pull_request.repos[REPOSITORY].comments
+    assert comment["body"].startswith(MARKER + "\n### ❌ The challenger loses to the champion\n\nChampion: ")
+    assert comment["body"].endswith("characters): it is in [the job summary]"
+                                    "(https://github.com/team/diabetes/actions/runs/42).")
+    assert "metric_0000" in runner.summary()  # the whole table is there
+
+
+def test_a_comparison_at_the_limit_is_commented_whole(monkeypatch):
+    monkeypatch.delenv("GITHUB_RUN_ID", raising=False)  # outside a run: no link
+    sections = ["# head", "where", "x" * 100, "note"]
+    limit = len(compare.fitted("<!-- m -->", sections))
+    sections[2] = "x" * (100 + compare.COMMENT_LIMIT - limit)
+    assert compare.fitted("<!-- m -->", sections) == "<!-- m -->\n" + "\n\n".join(sections)  # 65,536: whole
+    sections[2] += "x"
+    assert compare.fitted("<!-- m -->", sections).endswith("(65,537 characters): it is in the job summary.")
+
+
+def test_the_pull_request_is_checked_before_the_champion_is_read(pull_request, runner, monkeypatch):
+    def unreachable(inputs):
+        raise AssertionError("the champion was read before the inputs were checked")
+    monkeypatch.setattr(backends, "connect", unreachable)
+    with pytest.raises(InputError, match="repository"):
+        compare_with(runner, {"auc": 0.95}, repository="not a repository")

@@ -33,6 +33,7 @@ INPUTS = [
           "else wrote, marker or not, is left alone).", "github-actions[bot]"),
     *backends.INPUTS,
 ]
+COMMENT_LIMIT = 65536  # characters GitHub takes in a comment's body
 OUTPUTS = {
     "passed": "'true' when every condition was met or skipped.",
     "comment-url": "The pull-request comment written or updated.",
@@ -54,7 +55,8 @@ def marker(endpoint: str) -> str:
     return f"<!-- mlops-actions compare-model {endpoint} -->"
 
 
-def report(checks: list[gate.Check], metrics: dict[str, float], champion: gate.Champion) -> str:
+def report(checks: list[gate.Check], metrics: dict[str, float], champion: gate.Champion) -> list[str]:
+    """The comparison's sections: headline, champion, table, note."""
     failed = [check for check in checks if check.held is False]
     headline = "### ❌ The challenger loses to the champion" if failed else \
         "### ✅ The challenger keeps up with the champion" if champion.model else "### ℹ️ No champion to compare with"
@@ -63,15 +65,14 @@ def report(checks: list[gate.Check], metrics: dict[str, float], champion: gate.C
     header, rows = gate.table(checks, metrics, champion)
     table = github.markdown_table(header, [[code(metric), challenger, theirs, code(condition) if condition else "",
                                             result] for metric, challenger, theirs, condition, result in rows])
-    return "\n\n".join([headline, where, table,
-                        "The challenger is the model this pull request's code trains; it is registered only once "
-                        "merged."])
+    return [headline, where, table,
+            "The challenger is the model this pull request's code trains; it is registered only once merged."]
 
 
-def comment(inputs: Inputs, endpoint: str, body: str) -> str:
-    """Update this endpoint's comment on the pull request, or write it; returns its URL."""
-    from mlops_actions.github_api import GitHubAPI
-
+def pull_request(inputs: Inputs) -> tuple[str, int] | None:
+    """The pull request to comment on, as (repository, number), checked before anything is read; None without one."""
+    if not inputs["pull-request"]:
+        return None
     number = inputs.number("pull-request", low=1, integer=True)
     repository = inputs["repository"] or os.environ.get("GITHUB_REPOSITORY", "")
     if not REPOSITORY.match(repository):
@@ -80,9 +81,30 @@ def comment(inputs: Inputs, endpoint: str, body: str) -> str:
         raise inputs.error("github-token", "required with pull-request", "pass ${{ github.token }} and give the "
                            "job pull-requests: write")
     github.mask(inputs["github-token"])
-    api, start = GitHubAPI(inputs["github-token"]), marker(endpoint)
+    return repository, int(number)
+
+
+def fitted(start: str, sections: list[str]) -> str:
+    """The comment: the marker and the sections, or, past GitHub's 65,536 characters (it refuses a longer body
+    with 422 "body is too long"), the headline and the champion with a pointer to the job summary."""
+    text = "\n".join([start, "\n\n".join(sections)])
+    if len(text) <= COMMENT_LIMIT:
+        return text
+    server, repository, run = (os.environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+                                                                 "GITHUB_RUN_ID"))
+    summary = f"[the job summary]({server}/{repository}/actions/runs/{run})" if server and repository and run \
+        else "the job summary"
+    note = f"The table is too long for a comment ({len(text):,} characters): it is in {summary}."
+    return "\n".join([start, "\n\n".join([*sections[:2], note])])
+
+
+def comment(inputs: Inputs, target: tuple[str, int], endpoint: str, sections: list[str]) -> str:
+    """Update this endpoint's comment on the pull request, or write it; returns its URL."""
+    from mlops_actions.github_api import GitHubAPI
+
+    (repository, number), start = target, marker(endpoint)
+    api, text = GitHubAPI(inputs["github-token"]), fitted(start, sections)
     comments = f"/repos/{repository}/issues/{number}/comments"
-    text = f"{start}\n{body}"
     for found in api.pages(comments, f"listing the comments of pull request #{number}"):
         if str(found.get("body") or "").startswith(start) and \
                 (found.get("user") or {}).get("login") == inputs["comment-author"]:
@@ -95,13 +117,14 @@ def run(inputs: Inputs) -> int:
     metrics = register.read_metrics(inputs, Path.cwd())
     conditions = gate.parse(inputs)
     endpoint = backends.endpoint_name(inputs, "champion-endpoint")
+    target = pull_request(inputs)
     environment.require(inputs["backend"])
     champion = gate.champion_of(inputs, endpoint)
     print(gate.champion_line(champion))
     checks = gate.evaluate(inputs, conditions, metrics, champion)
-    body = report(checks, metrics, champion)
-    github.add_summary(body)
-    url = comment(inputs, endpoint, body) if inputs["pull-request"] else ""
+    sections = report(checks, metrics, champion)
+    github.add_summary("\n\n".join(sections))
+    url = comment(inputs, target, endpoint, sections) if target else ""
     if url:
         print(f"Compared on the pull request: {url}")
     failed = [check for check in checks if check.held is False]

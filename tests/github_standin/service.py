@@ -597,6 +597,13 @@ def list_comments(gh: GitHub, token, body, query, owner, repo, number):
     return 200, page(items, query)
 
 
+def too_long(text: str, route: str) -> None:
+    """A comment's body holds at most 65,536 characters: GitHub answers 422 "body is too long (maximum is 65536
+    characters)" (not in the REST docs; measured and quoted in danger/danger#424 and release-please#1034)."""
+    if len(text) > 65536:
+        raise invalid("Validation Failed: body is too long (maximum is 65536 characters)", f"{COMMENTS_DOCS}#{route}")
+
+
 def create_comment(gh: GitHub, token, body, query, owner, repo, number):
     """https://docs.github.com/rest/issues/comments#create-an-issue-comment: 201; `body` required."""
     found = gh.visible(token, owner, repo, write=True)
@@ -604,6 +611,7 @@ def create_comment(gh: GitHub, token, body, query, owner, repo, number):
         raise not_found(f"{COMMENTS_DOCS}#create-an-issue-comment")
     if not isinstance(body.get("body"), str):
         raise invalid("Invalid request.\n\n\"body\" wasn't supplied.", f"{COMMENTS_DOCS}#create-an-issue-comment")
+    too_long(body["body"], "create-an-issue-comment")
     stamp = f"2026-01-01T00:00:{len(found.comments) % 60:02d}Z"
     comment = {"id": next(gh.ids), "issue": int(number), "body": body["body"], "created_at": stamp,
                "updated_at": stamp, "user": {"login": token.user, "id": gh.users[token.user]}}
@@ -619,6 +627,7 @@ def update_comment(gh: GitHub, token, body, query, owner, repo, comment_id):
         raise not_found(f"{COMMENTS_DOCS}#update-an-issue-comment")
     if not isinstance(body.get("body"), str):
         raise invalid("Invalid request.\n\n\"body\" wasn't supplied.", f"{COMMENTS_DOCS}#update-an-issue-comment")
+    too_long(body["body"], "update-an-issue-comment")
     comment["body"] = body["body"]
     return 200, comment_view(found, comment)
 
