@@ -73,7 +73,7 @@ def pull_request(inputs: Inputs) -> tuple[str, int] | None:
     """The pull request to comment on, as (repository, number), checked before anything is read; None without one."""
     if not inputs["pull-request"]:
         return None
-    number = inputs.number("pull-request", low=1, integer=True)
+    number = int(inputs.defaulted_number("pull-request", low=1, integer=True))
     repository = inputs["repository"] or os.environ.get("GITHUB_REPOSITORY", "")
     if not REPOSITORY.match(repository):
         raise inputs.error("repository", "not owner/name", "give the repository as owner/name")
@@ -81,7 +81,7 @@ def pull_request(inputs: Inputs) -> tuple[str, int] | None:
         raise inputs.error("github-token", "required with pull-request", "pass ${{ github.token }} and give the "
                            "job pull-requests: write")
     github.mask(inputs["github-token"])
-    return repository, int(number)
+    return repository, number
 
 
 def fitted(start: str, sections: list[str]) -> str:
