@@ -9,7 +9,7 @@ import pytest
 from conftest import as_runner
 from mlops_actions import deploy, promote, register
 from mlops_actions.backends import CONTENT_HASH_TAG
-from mlops_actions.backends.local import LocalBackend
+from mlops_actions.backends.local import PLACEHOLDER_TAG, LocalBackend
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
@@ -180,3 +180,42 @@ def test_register_model_takes_a_registrys_version_and_copies_it_once(lab):
     assert list(versions(lab, "workspaces/production")) == ["1"]
     with pytest.raises(InputError, match="a registry reference to 'other' version 1, not to"):
         call(register, lab, **{**flags, "model-path": "azureml://registries/shared/models/other/versions/1"})
+
+
+@pytest.mark.parametrize("cut", ["delete_model_version", "set_model_version_tag", "delete_model_version_tag"])
+def test_a_promotion_cut_short_is_finished_by_the_next_with_no_placeholder_taken_for_the_model(lab, monkeypatch, cut):
+    """Killed while it numbers placeholders, tags the copy or unmarks it: no version is taken for the copy, and
+    running the step again finishes it."""
+    lab["name"] = f"cut-at-{cut}"  # a model of each case's own in the module's state
+    for path in ("v1", "v2"):
+        call(register, lab, **{"model-name": lab["name"], "model-path": str(lab[path]), "workspace": "staging"})
+    source = LocalBackend(lab["state"] / "workspaces" / "staging").get_model(lab["name"], "2")
+    target = LocalBackend(lab["state"] / "workspaces" / "production")
+
+    def killed(*args):
+        raise KeyboardInterrupt
+    flags = {"model-name": lab["name"], "model-version": "2", "from-workspace": "staging", "workspace": "production"}
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(type(target.client), cut, killed)
+        call(promote, lab, **flags)
+    assert target.find_model(lab["name"], source.tags[CONTENT_HASH_TAG]) is None
+    with pytest.raises(ActionError, match="is not in"):
+        target.get_model(lab["name"], "latest")
+
+    finished = call(promote, lab, **flags)
+    assert finished["model-version"] == "2" and finished["already-promoted"] == "false"
+    assert versions(lab, "workspaces/production") == {"2": source.tags[CONTENT_HASH_TAG]}  # no placeholder left
+    copy = target.get_model(lab["name"], "2")
+    assert promote.PROMOTED_FROM_TAG in copy.tags and "mlops-actions.placeholder" not in copy.tags
+
+
+def test_a_placeholder_numbered_right_but_of_other_files_is_not_taken_for_the_copy(lab):
+    call(register, lab, **{"model-name": lab["name"], "model-path": str(lab["v1"]), "workspace": "staging"})
+    target = LocalBackend(lab["state"] / "workspaces" / "production")
+    target.make_state()
+    target.client.create_registered_model(lab["name"])
+    target.client.create_model_version(lab["name"], source=str(lab["v2"]), tags={PLACEHOLDER_TAG: "true"})
+    with pytest.raises(ActionError, match="version 2 was the next free one"):
+        call(promote, lab, **{"model-name": lab["name"], "model-version": "1", "from-workspace": "staging",
+                              "workspace": "production"})
+    assert versions(lab, "workspaces/production") == {}

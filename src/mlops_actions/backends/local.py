@@ -45,6 +45,7 @@ SCORER = Path(__file__).with_name("mlflow_score.py")
 ROUTER = "mlops_actions.backends.router"
 SERVER = "azureml_inference_server_http.server.entry:app"
 START_TIMEOUT = 120.0
+PLACEHOLDER_TAG = "mlops-actions.placeholder"  # a version copy_model has not finished (see there)
 # All a server (which outlives the job and runs the user's scoring code) gets of the job's environment: an
 # allow-list, so that no secret by any name (DB_PASS, GH_PAT, a job's inputs and tokens) reaches it.
 SERVER_ENVIRONMENT = re.compile(r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|TEMP|TMP|VIRTUAL_ENV|"
@@ -112,8 +113,13 @@ class LocalBackend:
     def _where(self) -> str:
         return f"registry {self.registry} ({self.state})" if self.registry else f"the local registry {self.state}"
 
+    def _versions(self, name: str, condition: str = "") -> list:
+        """The model's versions (that meet `condition`), but for a placeholder copy_model left when interrupted."""
+        found = self.client.search_model_versions(f"name='{name}'{condition}")
+        return [version for version in found if PLACEHOLDER_TAG not in version.tags]
+
     def find_model(self, name: str, content_hash: str) -> ModelVersion | None:
-        found = self.client.search_model_versions(f"name='{name}' and tag.`{CONTENT_HASH_TAG}`='{content_hash}'")
+        found = self._versions(name, f" and tag.`{CONTENT_HASH_TAG}`='{content_hash}'")
         return self._version(min(found, key=lambda v: int(v.version))) if found else None
 
     def register_model(self, name: str, path: Path | str, model_type: str, description: str, tags: dict[str, str],
@@ -150,7 +156,7 @@ class LocalBackend:
         return self._version(created), True
 
     def get_model(self, name: str, version: str) -> ModelVersion:
-        versions = self.client.search_model_versions(f"name='{name}'")
+        versions = self._versions(name)
         if version == "latest" and versions:
             return self._version(max(versions, key=lambda v: int(v.version)))
         for found in versions:
@@ -162,22 +168,29 @@ class LocalBackend:
                           "give an existing model-version.")
 
     def find_version(self, name: str, version: str) -> ModelVersion | None:
-        found = self.client.search_model_versions(f"name='{name}'")
-        return next((self._version(v) for v in found if str(v.version) == version), None)
+        return next((self._version(v) for v in self._versions(name) if str(v.version) == version), None)
 
     def copy_model(self, source: Backend, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
         """Register the files of `model` here as the same version of the same name. MLflow numbers versions itself
         (the highest ever given, deleted ones included, plus one): the numbers below the version are taken by
-        placeholders, deleted at once, as a registry that skipped them would have."""
+        placeholders, deleted at once, as a registry that skipped them would have. Each version is created as a
+        placeholder (PLACEHOLDER_TAG, no other tag): the copy's tags come once it has its number, the mark goes
+        last, and a copy cut short leaves placeholders that the next one deletes, or finishes if numbered right."""
         from mlflow.exceptions import MlflowException
 
         files = Path(model.path)
         digest = model.tags[CONTENT_HASH_TAG]
+        stored = self.state / "models" / model.name / digest[:16]
         with self.lock():
+            created = None
+            for left in self.client.search_model_versions(f"name='{model.name}' and tag.`{PLACEHOLDER_TAG}`='true'"):
+                if str(left.version) == model.version and left.source == str(stored):
+                    created = left
+                else:
+                    self.client.delete_model_version(model.name, left.version)
             if self.find_version(model.name, model.version) or self.find_model(model.name, digest):
                 raise ActionError("Promotion raced", f"{model.name} version {model.version} was registered in "
                                   f"{self._where()} while this step ran. Fix: run it again.")
-            stored = self.state / "models" / model.name / digest[:16]
             if not stored.exists():
                 partial = stored.with_suffix(".partial")
                 shutil.rmtree(partial, ignore_errors=True)
@@ -188,18 +201,20 @@ class LocalBackend:
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
-            while True:
-                created = self.client.create_model_version(model.name, source=str(stored), tags={
-                    **tags, CONTENT_HASH_TAG: digest, "mlops-actions.model-type": model.type})
-                if int(created.version) >= int(model.version):
-                    break
-                self.client.delete_model_version(model.name, created.version)
+            while created is None or int(created.version) < int(model.version):
+                if created is not None:
+                    self.client.delete_model_version(model.name, created.version)
+                created = self.client.create_model_version(model.name, source=str(stored),
+                                                           tags={PLACEHOLDER_TAG: "true"})
             if str(created.version) != model.version:  # a higher version was given once, then deleted
                 self.client.delete_model_version(model.name, created.version)
                 raise ActionError("Version taken", f"{model.name} version {model.version} cannot be registered in "
                                   f"{self._where()}: version {created.version} was the next free one (a version "
                                   f"numbered {model.version} or higher existed there once). Nothing was copied.")
-        return self._version(created)
+            for key, value in {**tags, "mlops-actions.model-type": model.type, CONTENT_HASH_TAG: digest}.items():
+                self.client.set_model_version_tag(model.name, model.version, key, value)
+            self.client.delete_model_version_tag(model.name, model.version, PLACEHOLDER_TAG)
+        return self.get_model(model.name, model.version)
 
     # -- endpoints ---------------------------------------------------------------------------------
 
