@@ -184,7 +184,7 @@ def chunked(data: bytes, limit: int = 100):
 @pytest.mark.parametrize("data, expected", [
     (b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\n\r\n", b"Wikipedia"),
     (b"a\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n", b"0123456789"),
-    (b"3\nabc\n0\n\n", b"abc"), (b"0\r\n", b""),
+    (b"3\nabc\n0\n\n", b"abc"), (b"0\r\n\r\n", b""), (b"0\r\n", (400, "malformed chunked body")),
     (b"x\r\n", (400, "malformed chunked body")), (b"5\r\nabc", (400, "malformed chunked body")),
     (b"3\r\nabcX\r\n0\r\n\r\n", (400, "malformed chunked body")),
     (b"65\r\n" + b"a" * 101 + b"\r\n0\r\n\r\n", (413, "send a body of at most 100 bytes")),
@@ -194,22 +194,34 @@ def test_a_chunked_body(data, expected):
     assert chunked(data) == expected
 
 
-def test_a_chunk_size_line_is_read_up_to_1024_bytes():
-    assert chunked(b"0" * 1022 + b"5\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
-    assert chunked(b"0" * 2000 + b"5\r\nhello\r\n0\r\n\r\n") == b""  # its first 1024 bytes: size 0, the end
-    assert chunked(b"0" * 1020 + b"5\r\nhello\r\n0\r\n\r\n") == b"hello"
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b" 5", b"5_0", b"", b"g", b"1" * 17])
+def test_a_chunk_size_is_hex_digits_alone(size):
+    assert chunked(size + b"\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
+
+
+def test_a_chunk_size_may_be_followed_by_spaces_and_extensions():
+    assert chunked(b"5 \t;name=value\r\nhello\r\n0\r\n\r\n") == b"hello"
+
+
+def test_a_size_or_trailer_line_over_1024_bytes_is_refused_whole_never_read_in_parts():
+    """Read in 1024-byte parts, the rest of a long line would be taken for the body or the next request."""
+    assert chunked(b"5;" + b"e" * 1020 + b"\r\nhello\r\n0\r\n\r\n") == b"hello"  # 1024 bytes with its CRLF
+    assert chunked(b"5;" + b"e" * 1021 + b"\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
+    assert chunked(b"5;" + b"e" * 2000 + b"\r\n0\r\n\r\n") == (400, "malformed chunked body")
+    assert chunked(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n") == b"hello"  # 16 hex digits
 
 
 def test_the_body_ends_at_the_blank_line_after_the_trailers():
     import io
 
-    for trailer, left in ((b"", b"NEXT"), (b"X: " + b"a" * 1022 + b"\r\n", b"NEXT"),
-                          (b"X: " + b"a" * 1021 + b"\r\n", b"\r\nNEXT")):  # a 1024-byte read ends before its CRLF
+    for trailer, expected, left in ((b"", b"abc", b"NEXT"), (b"X: " + b"a" * 1019 + b"\r\n", b"abc", b"NEXT"),
+                                    (b"X: " + b"a" * 1020 + b"\r\n", (400, "malformed chunked body"), None)):
         stream = io.BytesIO(b"3\nabc\n0\n" + trailer + b"\r\nNEXT")
-        assert router.read_chunked(stream, 100) == b"abc"
-        assert stream.read() == left
+        assert router.read_chunked(stream, 100) == expected
+        assert left is None or stream.read() == left
     stream = io.BytesIO(b"3\nabc\n0\n\nNEXT")
     assert router.read_chunked(stream, 100) == b"abc" and stream.read() == b"NEXT"
+    assert router.read_chunked(io.BytesIO(b"3\nabc\n0\nX: 1\r\n"), 100) == (400, "malformed chunked body")  # no end
 
 
 def test_a_chunked_body_at_its_limit():

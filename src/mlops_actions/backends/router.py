@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -33,6 +34,9 @@ from mlops_actions.backends.processes import UnixHTTPConnection
 
 FORWARDED = ("Content-Type", "Accept")
 MAX_BODY = 32 << 20  # bytes of a request the router accepts
+MAX_LINE = 1024  # bytes of a chunk-size or trailer line, its line ending included
+# chunk-size [ chunk-ext ] CRLF, the size in hex digits alone (RFC 9112, 7.1: no sign, 0x or inner space)
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 UPSTREAM_TIMEOUT = 120  # seconds a deployment may take to answer, unless its request_timeout_ms says otherwise
 PROBE = "mlops-actions-probe"  # the header smoke tests send
@@ -156,22 +160,23 @@ def forward(deployment: dict, body: bytes, headers: dict[str, str]) -> tuple[int
 
 
 def read_chunked(stream, limit: int) -> bytes | tuple[int, str]:
-    """A chunked request body (RFC 9112, 7.1), read while it stays within `limit` bytes; else (status, why)."""
+    """A chunked request body (RFC 9112, 7.1), read while it stays within `limit` bytes; else (status, why). A
+    size or trailer line longer than MAX_LINE is refused whole: read in parts, its rest would be taken for data."""
     body = bytearray()
     while True:
-        line = stream.readline(1024)
-        try:
-            size = int(line.split(b";")[0].strip(), 16)
-        except ValueError:
+        found = CHUNK_SIZE.fullmatch(stream.readline(MAX_LINE))
+        if not found:
             return 400, "malformed chunked body"
+        size = int(found[1], 16)
         if size == 0:
-            while stream.readline(1024) not in (b"\r\n", b"\n", b""):  # trailer fields, up to the blank line
-                pass
+            while (line := stream.readline(MAX_LINE)) not in (b"\r\n", b"\n"):  # trailer fields, to the blank line
+                if not line.endswith(b"\n"):
+                    return 400, "malformed chunked body"
             return bytes(body)
         if len(body) + size > limit:
             return 413, f"send a body of at most {limit} bytes"
         chunk = stream.read(size)
-        if len(chunk) < size or stream.readline(1024) not in (b"\r\n", b"\n"):
+        if len(chunk) < size or stream.readline(MAX_LINE) not in (b"\r\n", b"\n"):
             return 400, "malformed chunked body"
         body += chunk
 
