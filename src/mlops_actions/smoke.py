@@ -123,7 +123,7 @@ def read_request(inputs: Inputs, base: Path) -> tuple[bytes, int | None]:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise inputs.error("request-file", f"not JSON ({str(exc)[:200]})", "give a JSON file in the Azure ML "
+        raise inputs.error("request-file", f"not JSON ({exc})", "give a JSON file in the Azure ML "
                            "payload format") from None
     data = payload.get("input_data") if isinstance(payload, dict) else None
     if isinstance(data, dict):
