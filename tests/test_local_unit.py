@@ -161,6 +161,76 @@ def test_a_partial_copy_left_by_an_interrupted_registration_is_replaced(registry
     assert sorted(p.name for p in Path(model.path).iterdir()) == ["w"] and not partial.exists()
 
 
+# -- copying a version from another registry (promote-model) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    """A second registry, copied into."""
+    return LocalBackend(tmp_path_factory.mktemp("target") / "state")
+
+
+def source_version(registry, name: str, version: str, digest: str) -> ModelVersion:
+    """A version as another registry holds it: the files of the module's first model."""
+    backend, (first, _), *_ = registry
+    return ModelVersion(name, version, f"models:/{name}/{version}", "custom_model",
+                        {CONTENT_HASH_TAG: digest, "team": "risk"}, first.path)
+
+
+def placeholder(backend: LocalBackend, name: str, source: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        backend.client.create_registered_model(name)
+    except MlflowException:
+        pass
+    return str(backend.client.create_model_version(name, source=source, tags={local.PLACEHOLDER_TAG: "true"}).version)
+
+
+def test_a_copy_gets_the_versions_number_files_and_tags_and_no_placeholder_stays(registry, target):
+    model = source_version(registry, "copied", "3", "c1")
+    copy = target.copy_model(registry[0], model, {**model.tags, "promoted": "yes"})
+    assert (copy.name, copy.version, copy.type) == ("copied", "3", "custom_model")
+    assert copy.tags == {CONTENT_HASH_TAG: "c1", "team": "risk", "promoted": "yes",
+                         "mlops-actions.model-type": "custom_model"}
+    assert copy.path == str(target.state / "models" / "copied" / "c1")
+    assert sorted(p.name for p in Path(copy.path).iterdir()) == sorted(p.name for p in Path(model.path).iterdir())
+    assert [str(v.version) for v in target.client.search_model_versions("name='copied'")] == ["3"]
+
+
+def test_leftover_placeholders_are_deleted_and_one_numbered_right_is_finished(registry, target):
+    model = source_version(registry, "resumed", "2", "r1")
+    stored = str(target.state / "models" / "resumed" / "r1")
+    assert placeholder(target, "resumed", "/elsewhere") == "1"
+    assert placeholder(target, "resumed", stored) == "2"  # cut short after it had its number
+    assert target.find_version("resumed", "2") is None and target.find_model("resumed", "r1") is None
+    with pytest.raises(ActionError, match="is not in"):
+        target.get_model("resumed", "latest")
+    copy = target.copy_model(registry[0], model, model.tags)
+    assert copy.version == "2" and copy.tags[CONTENT_HASH_TAG] == "r1" and local.PLACEHOLDER_TAG not in copy.tags
+    assert [str(v.version) for v in target.client.search_model_versions("name='resumed'")] == ["2"]
+
+
+def test_a_version_numbered_past_the_copy_once_makes_it_impossible_and_nothing_is_left(registry, target):
+    for _ in range(3):
+        placeholder(target, "taken", "/elsewhere")  # versions 1 to 3, left over
+    with pytest.raises(ActionError) as raised:
+        target.copy_model(registry[0], source_version(registry, "taken", "2", "t1"), {})
+    assert raised.value.title == "Version taken" and "version 4 was the next free one" in str(raised.value)
+    assert target.client.search_model_versions("name='taken'") == []
+
+
+def test_a_version_registered_meanwhile_is_a_race_not_overwritten(registry, target):
+    (Path(registry[3]) / "raced").write_text("r")
+    existing, _ = target.register_model("raced", Path(registry[3]) / "raced", "custom_model", "", {}, {}, "other")
+    with pytest.raises(ActionError) as raised:
+        target.copy_model(registry[0], source_version(registry, "raced", existing.version, "x1"), {})
+    assert raised.value.title == "Promotion raced"
+    with pytest.raises(ActionError) as raised:  # its content, under another number
+        target.copy_model(registry[0], source_version(registry, "raced", "5", "other"), {})
+    assert raised.value.title == "Promotion raced"
+    assert target.get_model("raced", "latest").tags[CONTENT_HASH_TAG] == "other"
+
+
 # -- endpoint records, with the processes recorded ---------------------------------------------------------------
 
 class Process:
