@@ -211,7 +211,6 @@ def test_a_size_or_trailer_line_over_1024_bytes_is_refused_whole_never_read_in_p
     assert chunked(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n") == b"hello"  # 16 hex digits
 
 
-
 def test_no_line_is_read_past_1024_bytes():
     """A client cannot make the router buffer a line without end, after a size, a chunk or in the trailers."""
     import io
@@ -220,6 +219,7 @@ def test_no_line_is_read_past_1024_bytes():
         stream = io.BytesIO(head + b"x" * 5000)
         assert router.read_chunked(stream, 100) == (400, "malformed chunked body")
         assert stream.tell() == len(head) + router.MAX_LINE
+
 
 def test_the_body_ends_at_the_blank_line_after_the_trailers():
     import io
