@@ -186,17 +186,9 @@ def test_a_ruleset_that_does_not_enforce_on_the_trunk_does_not_count(gh, project
     assert "Protection of main: pull requests are not required" in capsys.readouterr().out
 
 
-# GitHub matches ruleset patterns with File.fnmatch and File::FNM_PATHNAME: `*` does not cross a `/`, and
-# "qa/**/*" matches qa/foo/bar/foobar/hello-world (its docs' own examples)
 @pytest.mark.parametrize("pattern, trunk, applies", [
-    ("refs/heads/*", "main", True), ("refs/heads/*", "team/main", False),
-    ("refs/heads/qa/*", "qa/foo/bar", False), ("refs/heads/qa/**/*", "qa/foo/bar/foobar/hello-world", True),
-    ("refs/heads/**/*", "main", True), ("refs/heads/qa**/**/*", "qa-team/x/y", True),
-    ("refs/heads/ma?n", "main", True), ("refs/heads/team?main", "team/main", False),
-    ("refs/heads/[lm]ain", "main", True), ("refs/heads/[!m]ain", "main", False), ("refs/heads/[a-m]ain", "main", True),
-    ("refs/heads/team[/]main", "team/main", False), ("refs/heads/main.1", "mainx1", False),
-    ("refs/heads/main", "main", True), ("refs/heads/main", "main2", False)])
-def test_ruleset_patterns_match_as_githubs_fnmatch_with_pathname(pattern, trunk, applies):
+    ("refs/heads/*", "main", True), ("refs/heads/*", "team/main", False), ("refs/heads/**/*", "team/main", True)])
+def test_a_rulesets_patterns_include_and_exclude_the_trunk_as_github_matches_them(pattern, trunk, applies):
     conditions = {"ref_name": {"include": [pattern], "exclude": []}}
     assert setup_github.applies(conditions, trunk, "main") is applies
     assert setup_github.applies({"ref_name": {"include": ["~ALL"], "exclude": [pattern]}}, trunk, "main") is not applies

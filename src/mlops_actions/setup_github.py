@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from mlops_actions import github
+from mlops_actions import github, ref_patterns
 from mlops_actions.github import ActionError
 from mlops_actions.github_api import REPOSITORY, GitHubAPI, Response, segment
 from mlops_actions.inputs import InputError, Inputs
@@ -193,35 +193,6 @@ def read_repository(api: GitHubAPI, name: str, team_reviewers: bool) -> Response
     return answer
 
 
-def ref_pattern(pattern: str) -> re.Pattern:
-    """A ruleset's ref pattern as Ruby's File.fnmatch reads it with File::FNM_PATHNAME, which GitHub uses
-    (https://docs.github.com/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/
-    creating-rulesets-for-a-repository#using-fnmatch-syntax): `*`, `?` and `[...]` never match a `/`, `**/`
-    matches any number of folders, and a backslash is no escape (GitHub does not support it)."""
-    parts, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:[^/]*/)*")
-            index += 3
-        elif pattern[index] == "*":
-            parts.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            parts.append("[^/]")
-            index += 1
-        elif pattern[index] == "[" and "]" in pattern[index + 2:]:
-            end = pattern.index("]", index + 2)
-            members = pattern[index + 1:end]
-            negated = members.startswith("!")
-            members = re.escape(members[1:] if negated else members).replace("\\-", "-")
-            parts.append(f"(?!/)[{'^' if negated else ''}{members}]")
-            index = end + 1
-        else:
-            parts.append(re.escape(pattern[index]))
-            index += 1
-    return re.compile("".join(parts))
-
-
 def applies(conditions: dict | None, trunk: str, default_branch: str) -> bool:
     """Whether a ruleset's ref_name conditions take in the trunk
     (https://docs.github.com/rest/repos/rules: include/exclude, ~DEFAULT_BRANCH, ~ALL, fnmatch patterns)."""
@@ -229,7 +200,7 @@ def applies(conditions: dict | None, trunk: str, default_branch: str) -> bool:
 
     def matches(pattern: str) -> bool:
         return (pattern == "~ALL" or (pattern == "~DEFAULT_BRANCH" and trunk == default_branch)
-                or bool(ref_pattern(pattern).fullmatch(f"refs/heads/{trunk}")))
+                or ref_patterns.matches(pattern, f"refs/heads/{trunk}"))
     return any(map(matches, refs.get("include", []))) and not any(map(matches, refs.get("exclude", [])))
 
 
