@@ -28,16 +28,20 @@ def matches(pattern: str, ref: str) -> bool:
 def pattern_segments(pattern: str) -> list[str]:
     """The pattern split at each `/` outside a bracket expression (Ruby reads a whole `[...]` before looking
     for the segment's end)."""
-    segments, current, index = [], "", 0
+    segments: list[str] = [""]
+    index = 0
     while index < len(pattern):
         end = bracket_close(pattern, index + 1) if pattern[index] == "[" else None
         if end is not None:
-            current, index = current + pattern[index:end], end
-        elif pattern[index] == "/":
-            segments, current, index = [*segments, current], "", index + 1
+            segments[-1] += pattern[index:end]
+            index = end
+            continue
+        if pattern[index] == "/":
+            segments.append("")
         else:
-            current, index = current + pattern[index], index + 1
-    return [*segments, current]
+            segments[-1] += pattern[index]
+        index += 1
+    return segments
 
 
 def segment_matches(pattern: str, text: str) -> bool:
