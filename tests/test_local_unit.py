@@ -176,14 +176,19 @@ def source_version(registry, name: str, version: str, digest: str) -> ModelVersi
                         {CONTENT_HASH_TAG: digest, "team": "risk"}, first.path)
 
 
-def placeholder(backend: LocalBackend, name: str, source: str) -> str:
+def placeholder(backend: LocalBackend, name: str, source: str, meant: str) -> str:
+    """A placeholder a copy of version `meant` left; returns its number."""
     from mlflow.exceptions import MlflowException
 
     try:
         backend.client.create_registered_model(name)
     except MlflowException:
         pass
-    return str(backend.client.create_model_version(name, source=source, tags={local.PLACEHOLDER_TAG: "true"}).version)
+    return str(backend.client.create_model_version(name, source=source, tags={local.PLACEHOLDER_TAG: meant}).version)
+
+
+def numbers(backend: LocalBackend, name: str) -> dict[str, dict]:
+    return {str(v.version): v.tags for v in backend.client.search_model_versions(f"name='{name}'")}
 
 
 def test_a_copy_gets_the_versions_number_files_and_tags_and_no_placeholder_stays(registry, target):
@@ -194,29 +199,44 @@ def test_a_copy_gets_the_versions_number_files_and_tags_and_no_placeholder_stays
                          "mlops-actions.model-type": "custom_model"}
     assert copy.path == str(target.state / "models" / "copied" / "c1")
     assert sorted(p.name for p in Path(copy.path).iterdir()) == sorted(p.name for p in Path(model.path).iterdir())
-    assert [str(v.version) for v in target.client.search_model_versions("name='copied'")] == ["3"]
+    assert list(numbers(target, "copied")) == ["3"]
 
 
-def test_leftover_placeholders_are_deleted_and_one_numbered_right_is_finished(registry, target):
+def test_a_copy_cut_short_leaves_its_number_marked_and_untagged_and_the_next_finishes_it(registry, target, monkeypatch):
     model = source_version(registry, "resumed", "2", "r1")
-    stored = str(target.state / "models" / "resumed" / "r1")
-    assert placeholder(target, "resumed", "/elsewhere") == "1"
-    assert placeholder(target, "resumed", stored) == "2"  # cut short after it had its number
+
+    def cut(*args):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(type(target.client), "set_model_version_tag", cut)
+        target.copy_model(registry[0], model, model.tags)
+    assert numbers(target, "resumed") == {"2": {local.PLACEHOLDER_TAG: "2"}}  # no tag that passes for the copy
     assert target.find_version("resumed", "2") is None and target.find_model("resumed", "r1") is None
     with pytest.raises(ActionError, match="is not in"):
         target.get_model("resumed", "latest")
     copy = target.copy_model(registry[0], model, model.tags)
     assert copy.version == "2" and copy.tags[CONTENT_HASH_TAG] == "r1" and local.PLACEHOLDER_TAG not in copy.tags
-    assert [str(v.version) for v in target.client.search_model_versions("name='resumed'")] == ["2"]
+    assert list(numbers(target, "resumed")) == ["2"]
 
 
-def test_a_version_numbered_past_the_copy_once_makes_it_impossible_and_nothing_is_left(registry, target):
-    for _ in range(3):
-        placeholder(target, "taken", "/elsewhere")  # versions 1 to 3, left over
+def test_placeholders_numbered_on_the_way_are_deleted_and_another_copys_is_left_to_it(registry, target):
+    stored = str(target.state / "models" / "others" / "o5")
+    assert [placeholder(target, "others", "/on-the-way", "5") for _ in range(4)] == ["1", "2", "3", "4"]
+    assert placeholder(target, "others", stored, "5") == "5"  # version 5's copy, cut short once numbered
+    with pytest.raises(ActionError) as raised:  # version 3 cannot be had: 5 was given
+        target.copy_model(registry[0], source_version(registry, "others", "3", "o3"), {})
+    assert raised.value.title == "Version taken" and "version 6 was the next free one" in str(raised.value)
+    assert numbers(target, "others") == {"5": {local.PLACEHOLDER_TAG: "5"}}  # kept for version 5's copy
+    copy = target.copy_model(registry[0], source_version(registry, "others", "5", "o5"), {})
+    assert copy.version == "5" and list(numbers(target, "others")) == ["5"]
+
+
+def test_a_placeholder_of_the_version_with_other_files_is_left_and_the_copy_refused(registry, target):
+    assert placeholder(target, "clash", "/other-files", "1") == "1"
     with pytest.raises(ActionError) as raised:
-        target.copy_model(registry[0], source_version(registry, "taken", "2", "t1"), {})
-    assert raised.value.title == "Version taken" and "version 4 was the next free one" in str(raised.value)
-    assert target.client.search_model_versions("name='taken'") == []
+        target.copy_model(registry[0], source_version(registry, "clash", "1", "k1"), {})
+    assert raised.value.title == "Version taken"
+    assert numbers(target, "clash") == {"1": {local.PLACEHOLDER_TAG: "1"}}
 
 
 def test_a_version_registered_meanwhile_is_a_race_not_overwritten(registry, target):

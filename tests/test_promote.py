@@ -9,7 +9,7 @@ import pytest
 from conftest import as_runner
 from mlops_actions import deploy, promote, register
 from mlops_actions.backends import CONTENT_HASH_TAG
-from mlops_actions.backends.local import PLACEHOLDER_TAG, LocalBackend
+from mlops_actions.backends.local import LocalBackend
 from mlops_actions.github import ActionError
 from mlops_actions.inputs import InputError, Inputs
 
@@ -207,15 +207,3 @@ def test_a_promotion_cut_short_is_finished_by_the_next_with_no_placeholder_taken
     assert versions(lab, "workspaces/production") == {"2": source.tags[CONTENT_HASH_TAG]}  # no placeholder left
     copy = target.get_model(lab["name"], "2")
     assert promote.PROMOTED_FROM_TAG in copy.tags and "mlops-actions.placeholder" not in copy.tags
-
-
-def test_a_placeholder_numbered_right_but_of_other_files_is_not_taken_for_the_copy(lab):
-    call(register, lab, **{"model-name": lab["name"], "model-path": str(lab["v1"]), "workspace": "staging"})
-    target = LocalBackend(lab["state"] / "workspaces" / "production")
-    target.make_state()
-    target.client.create_registered_model(lab["name"])
-    target.client.create_model_version(lab["name"], source=str(lab["v2"]), tags={PLACEHOLDER_TAG: "true"})
-    with pytest.raises(ActionError, match="version 2 was the next free one"):
-        call(promote, lab, **{"model-name": lab["name"], "model-version": "1", "from-workspace": "staging",
-                              "workspace": "production"})
-    assert versions(lab, "workspaces/production") == {}

@@ -45,7 +45,7 @@ SCORER = Path(__file__).with_name("mlflow_score.py")
 ROUTER = "mlops_actions.backends.router"
 SERVER = "azureml_inference_server_http.server.entry:app"
 START_TIMEOUT = 120.0
-PLACEHOLDER_TAG = "mlops-actions.placeholder"  # a version copy_model has not finished (see there)
+PLACEHOLDER_TAG = "mlops-actions.placeholder"  # on a version copy_model has not finished: the number it is for
 # All a server (which outlives the job and runs the user's scoring code) gets of the job's environment: an
 # allow-list, so that no secret by any name (DB_PASS, GH_PAT, a job's inputs and tokens) reaches it.
 SERVER_ENVIRONMENT = re.compile(r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|TEMP|TMP|VIRTUAL_ENV|"
@@ -174,8 +174,10 @@ class LocalBackend:
         """Register the files of `model` here as the same version of the same name. MLflow numbers versions itself
         (the highest ever given, deleted ones included, plus one): the numbers below the version are taken by
         placeholders, deleted at once, as a registry that skipped them would have. Each version is created as a
-        placeholder (PLACEHOLDER_TAG, no other tag): the copy's tags come once it has its number, the mark goes
-        last, and a copy cut short leaves placeholders that the next one deletes, or finishes if numbered right."""
+        placeholder (PLACEHOLDER_TAG: the number it is for, no other tag): the copy's tags come once it has its
+        number, the mark goes last. A copy cut short leaves placeholders: the next copy deletes those numbered
+        below what they were for, finishes its own if it holds the same files, and leaves the others, which hold
+        numbers their copies need (MLflow never gives a number twice)."""
         from mlflow.exceptions import MlflowException
 
         files = Path(model.path)
@@ -183,11 +185,12 @@ class LocalBackend:
         stored = self.state / "models" / model.name / digest[:16]
         with self.lock():
             created = None
-            for left in self.client.search_model_versions(f"name='{model.name}' and tag.`{PLACEHOLDER_TAG}`='true'"):
-                if str(left.version) == model.version and left.source == str(stored):
-                    created = left
-                else:
+            for left in self.client.search_model_versions(f"name='{model.name}'"):
+                meant = left.tags.get(PLACEHOLDER_TAG)
+                if meant is not None and str(left.version) != meant:  # numbered on the way to another
                     self.client.delete_model_version(model.name, left.version)
+                elif meant == model.version and left.source == str(stored):
+                    created = left
             if self.find_version(model.name, model.version) or self.find_model(model.name, digest):
                 raise ActionError("Promotion raced", f"{model.name} version {model.version} was registered in "
                                   f"{self._where()} while this step ran. Fix: run it again.")
@@ -205,7 +208,7 @@ class LocalBackend:
                 if created is not None:
                     self.client.delete_model_version(model.name, created.version)
                 created = self.client.create_model_version(model.name, source=str(stored),
-                                                           tags={PLACEHOLDER_TAG: "true"})
+                                                           tags={PLACEHOLDER_TAG: model.version})
             if str(created.version) != model.version:  # a higher version was given once, then deleted
                 self.client.delete_model_version(model.name, created.version)
                 raise ActionError("Version taken", f"{model.name} version {model.version} cannot be registered in "
