@@ -249,6 +249,7 @@ def test_a_rollback_that_keeps_the_failed_deployment_deletes_nothing():
 @pytest.mark.parametrize("content, problem", [
     ('{"auc": NaN, "f1": 0.5}', "auc is not a finite number"),  # json.loads reads NaN and Infinity
     ('{"auc": 1e400}', "auc is not a finite number"),  # too large for a float: inf
+    ('{"auc": 1' + '0' * 400 + '}', "auc is not a finite number"),  # an integer no float holds
     ('{"auc": -Infinity}', "auc is not a finite number"),
     ("[" * 100000 + "]" * 100000, "not JSON (maximum recursion depth"),
 ])

@@ -77,11 +77,18 @@ def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
     # numbers only: JSON's true is not a metric of 1 (bool is an int to Python)
     numbers = {name: value for name, value in metrics.items()
                if isinstance(value, (int, float)) and not isinstance(value, bool)}
-    infinite = [name for name, value in numbers.items() if not math.isfinite(value)]
-    if infinite:  # NaN, Infinity and 1e400 parse; an infinite champion could never be beaten
+    infinite = [name for name, value in numbers.items() if not finite(value)]
+    if infinite:  # NaN, Infinity, 1e400 and 10**400 parse; an infinite champion could never be beaten
         raise inputs.error("metrics-file", f"{', '.join(infinite)} is not a finite number",
                            "write each metric as a finite number")
     return numbers
+
+
+def finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past a float's range
+        return False
 
 
 PROVENANCE = ("git.", "github.", "metric.", "property.", "mlops-actions.")  # tags only register-model writes
