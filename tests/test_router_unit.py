@@ -194,7 +194,7 @@ def test_a_chunked_body(data, expected):
     assert chunked(data) == expected
 
 
-@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b" 5", b"5_0", b"", b"g", b"1" * 17])
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b" 5", b"5_0", b"", b"g", b"1" * 17, b"5\r"])
 def test_a_chunk_size_is_hex_digits_alone(size):
     assert chunked(size + b"\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
 
@@ -208,7 +208,8 @@ def test_a_size_or_trailer_line_over_1024_bytes_is_refused_whole_never_read_in_p
     assert chunked(b"5;" + b"e" * 1020 + b"\r\nhello\r\n0\r\n\r\n") == b"hello"  # 1024 bytes with its CRLF
     assert chunked(b"5;" + b"e" * 1021 + b"\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")
     assert chunked(b"5;" + b"e" * 2000 + b"\r\n0\r\n\r\n") == (400, "malformed chunked body")
-    assert chunked(b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n") == b"hello"  # 16 hex digits
+    assert chunked(b"0" * 30 + b"5\r\nhello\r\n" + b"0" * 20 + b"\r\n\r\n") == b"hello"  # leading zeros
+    assert chunked(b"1" + b"0" * 16 + b"\r\nhello\r\n0\r\n\r\n") == (400, "malformed chunked body")  # 2**64
 
 
 def test_no_line_is_read_past_1024_bytes():

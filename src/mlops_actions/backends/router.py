@@ -35,8 +35,9 @@ from mlops_actions.backends.processes import UnixHTTPConnection
 FORWARDED = ("Content-Type", "Accept")
 MAX_BODY = 32 << 20  # bytes of a request the router accepts
 MAX_LINE = 1024  # bytes of a chunk-size or trailer line, its line ending included
-# chunk-size [ chunk-ext ] CRLF, the size in hex digits alone (RFC 9112, 7.1: no sign, 0x or inner space)
-CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+# chunk-size [ chunk-ext ] CRLF, the size in hex digits alone (RFC 9112, 7.1: no sign, 0x or inner space), leading
+# zeros any number
+CHUNK_SIZE = re.compile(rb"0*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 UPSTREAM_TIMEOUT = 120  # seconds a deployment may take to answer, unless its request_timeout_ms says otherwise
 PROBE = "mlops-actions-probe"  # the header smoke tests send
