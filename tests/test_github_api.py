@@ -5,6 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from mlops_actions import github_api
 from mlops_actions.github_api import REPOSITORY, GitHubAPI, GitHubError
 
 TOKEN = "ghp_standin_admin_token"
@@ -195,6 +196,15 @@ def test_redirects_are_followed_and_the_token_goes_only_to_the_apis_own_origin()
 
 @pytest.mark.parametrize("repository, valid", [
     ("contoso/diabetes", True), ("42-labs/model", True), ("9/x", True), ("a-b/.github", True),
-    ("-lead/x", False), ("owner/", False), ("owner/na me", False), ("a/b/c", False), (f"{'o' * 40}/x", False)])
+    ("-lead/x", False), ("owner/", False), ("owner/na me", False), ("a/b/c", False), (f"{'o' * 40}/x", False),
+    ("o/.", False), ("o/..", False), ("o/...", True), ("o/.x", True)])
 def test_repository_names_as_github_allows_them(repository, valid):
     assert bool(REPOSITORY.match(repository)) is valid
+
+
+@pytest.mark.parametrize("start, redirect, same", [
+    ("https://api.github.com/a", "https://api.github.com:443/b", True), ("http://h/a", "http://h:80/b", True),
+    ("https://api.github.com/a", "http://api.github.com/b", False), ("https://h/a", "https://h:8443/b", False),
+    ("https://api.github.com/a", "https://API.github.com/b", True), ("https://h/a", "https://h.evil/b", False)])
+def test_the_origin_the_token_stays_within(start, redirect, same):
+    assert (github_api.origin(start) == github_api.origin(redirect)) is same

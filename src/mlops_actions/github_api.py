@@ -23,7 +23,8 @@ API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 30
 PAGE_SIZE = 100
 # owner/name as GitHub allows them: an owner of 1-39 letters, digits and hyphens; a name of letters, digits, . _ -
-REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+# (not . or ..)
+REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Redirects(urllib.request.HTTPRedirectHandler):
 
 def origin(url: str) -> tuple:
     parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
+    return parts.scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
 
 
 OPENER = urllib.request.build_opener(Redirects)
