@@ -248,7 +248,32 @@ def test_a_version_registered_meanwhile_is_a_race_not_overwritten(registry, targ
     with pytest.raises(ActionError) as raised:  # its content, under another number
         target.copy_model(registry[0], source_version(registry, "raced", "5", "other"), {})
     assert raised.value.title == "Promotion raced"
+    assert str(raised.value) == (f"raced version 5 was registered in the local registry {target.state} while this "
+                                 "step ran. Fix: run it again.")
     assert target.get_model("raced", "latest").tags[CONTENT_HASH_TAG] == "other"
+
+
+def test_a_copy_leaves_other_models_placeholders_alone(registry, target):
+    assert placeholder(target, "neighbour", "/on-the-way", "3") == "1"  # another model's, numbered on the way
+    copy = target.copy_model(registry[0], source_version(registry, "alone", "1", "a1"), {})
+    assert copy.version == "1" and numbers(target, "neighbour") == {"1": {local.PLACEHOLDER_TAG: "3"}}
+
+
+def test_a_copy_is_stored_under_its_hash_beside_a_partial_one_and_keeps_symbolic_links(registry, target, tmp_path):
+    digest = "0123456789abcdef" * 4
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "weights.bin").write_bytes(b"w")
+    (tmp_path / "outside").write_text("not the model's")
+    (files / "link").symlink_to(tmp_path / "outside")
+    partial = target.state / "models" / "stored" / f"{digest[:16]}.partial"
+    partial.mkdir(parents=True)
+    (partial / "junk").write_text("left by a copy cut short")
+    model = ModelVersion("stored", "1", "models:/stored/1", "custom_model", {CONTENT_HASH_TAG: digest}, str(files))
+    copy = target.copy_model(registry[0], model, {})
+    assert copy.path == str(target.state / "models" / "stored" / digest[:16]) and not partial.exists()
+    assert sorted(p.name for p in Path(copy.path).iterdir()) == ["link", "weights.bin"]
+    assert (Path(copy.path) / "link").is_symlink()  # copied as a link, not followed
 
 
 # -- endpoint records, with the processes recorded ---------------------------------------------------------------

@@ -247,7 +247,7 @@ def test_a_rollback_that_keeps_the_failed_deployment_deletes_nothing():
 
 
 @pytest.mark.parametrize("content, problem", [
-    ('{"auc": NaN, "f1": 0.5}', "auc is not a finite number"),  # json.loads reads NaN and Infinity
+    ('{"auc": NaN, "f1": 0.5, "loss": Infinity}', "auc, loss is not a finite number"),  # json reads NaN, Infinity
     ('{"auc": 1e400}', "auc is not a finite number"),  # too large for a float: inf
     ('{"auc": 1' + '0' * 400 + '}', "auc is not a finite number"),  # an integer no float holds
     ('{"auc": -Infinity}', "auc is not a finite number"),
@@ -260,6 +260,8 @@ def test_a_metric_that_is_not_a_finite_number_or_json_too_deep_is_bad_input(tmp_
     with pytest.raises(InputError) as refused:
         register.read_metrics(inputs, tmp_path)
     assert refused.value.name == "metrics-file" and problem in refused.value.problem
+    assert refused.value.fix == ("write each metric as a finite number" if "finite" in problem else
+                                 "write the metrics as a JSON object")
 
 
 @pytest.mark.parametrize("content, problem", [
