@@ -1,3 +1,3 @@
 """mlops-actions: reusable GitHub Actions for MLOps on Azure Machine Learning."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
