@@ -31,10 +31,10 @@ def pattern_segments(pattern: str) -> list[str]:
     segments: list[str] = [""]
     index = 0
     while index < len(pattern):
-        end = bracket_close(pattern, index + 1) if pattern[index] == "[" else None
-        if end is not None:
-            segments[-1] += pattern[index:end]
-            index = end
+        parsed = bracket(pattern, index + 1) if pattern[index] == "[" else None
+        if parsed is not None:
+            segments[-1] += pattern[index:parsed[2]]
+            index = parsed[2]
             continue
         if pattern[index] == "/":
             segments.append("")
@@ -81,36 +81,30 @@ def segment_matches(pattern: str, text: str) -> bool:
 def bracket_end(pattern: str, index: int, char: str) -> int | None:
     """Where the bracket expression opened before `index` ends, if it takes in `char`; else None (Ruby's bracket():
     `!` or `^` negates, a `]` first closes an empty set, a reversed range holds its two ends alone)."""
-    negated = index < len(pattern) and pattern[index] in "!^"
-    found, end = False, bracket_close(pattern, index)
-    if end is None:
+    parsed = bracket(pattern, index)
+    if parsed is None:
         return None  # no closing bracket: the expression matches nothing
-    for low, high in bracket_members(pattern[index + negated:end - 1]):
-        found = found or char in (low, high) or low <= char <= high
+    negated, members, end = parsed
+    found = any(char in (low, high) or low <= char <= high for low, high in members)
     return end if found != negated else None
 
 
-def bracket_close(pattern: str, index: int) -> int | None:
-    """The index after the `]` closing the bracket expression opened before `index`; None without one."""
-    index += index < len(pattern) and pattern[index] in "!^"
+def bracket(pattern: str, index: int) -> tuple[bool, list[tuple[str, str]], int] | None:
+    """The bracket expression opened before `index`: whether it is negated, its members as (low, high) ranges (`a`
+    is (a, a), `a-c` (a, c), `\\x` is x) and the index after its `]`; None without a closing bracket."""
+    negated = index < len(pattern) and pattern[index] in "!^"
+    index += negated
+    members = []
     while index < len(pattern) and pattern[index] != "]":
-        index += 2 if pattern[index] == "\\" else 1
+        low_at = index + (pattern[index] == "\\")
+        if low_at == len(pattern):
+            return None
+        low = high = pattern[low_at]
+        index = low_at + 1
         if index + 1 < len(pattern) and pattern[index] == "-" and pattern[index + 1] != "]":
-            index += 3 if pattern[index + 1] == "\\" else 2
-    return index + 1 if index < len(pattern) else None
-
-
-def bracket_members(members: str) -> list[tuple[str, str]]:
-    """A bracket expression's members as (low, high) ranges: `a` is (a, a), `a-c` (a, c), `\\x` is x."""
-    found, index = [], 0
-    while index < len(members):
-        index += members[index] == "\\"
-        low = members[index]
-        index += 1
-        if index + 1 < len(members) and members[index] == "-":
-            index += 1 + (members[index + 1] == "\\")
-            found.append((low, members[index]))
-            index += 1
-        else:
-            found.append((low, low))
-    return found
+            high_at = index + 1 + (pattern[index + 1] == "\\")
+            if high_at == len(pattern):
+                return None
+            high, index = pattern[high_at], high_at + 1
+        members.append((low, high))
+    return (negated, members, index + 1) if index < len(pattern) else None
