@@ -1,5 +1,7 @@
 """An in-memory Backend for unit tests of the jobs: a registry and endpoints in dicts, and every call that changes
-something recorded in order (mutation testing needs the jobs' logic run in the test's own process)."""
+something recorded in order (mutation testing needs the jobs' logic run in the test's own process). It fakes this
+package's own Backend Protocol (backends/__init__.py), not a service: it enforces no rule of Azure ML's or MLflow's,
+so it has no source to cite; the real backends are tested against the Azure ML emulator and a real MLflow registry."""
 
 from __future__ import annotations
 
