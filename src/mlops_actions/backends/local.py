@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Iterator
 from urllib.parse import quote
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from mlops_actions import splits
 from mlops_actions.backends import (CONTENT_HASH_TAG, Backend, DeploymentSpec, Endpoint, ModelVersion,
@@ -126,34 +126,52 @@ class LocalBackend:
                        properties: dict[str, str], content_hash: str) -> tuple[ModelVersion, bool]:
         """Register a version; returns it and whether it is new (not the same files registered before). `path` is a
         folder or a file (an azureml:// URI never comes here: register-model refuses it on this backend)."""
-        from mlflow.exceptions import MlflowException
-
         path = Path(path)
+
+        def laid_out(partial: Path) -> None:
+            """As Azure ML lays out AZUREML_MODEL_DIR: a file at its root, a folder under its own name."""
+            partial.mkdir(parents=True)
+            if path.is_file():
+                shutil.copy2(path, partial / path.name)
+            else:
+                shutil.copytree(path, partial / path.name)
+
         with self.lock():
             existing = self.find_model(name, content_hash)  # again, now that no one else registers
             if existing:
                 return existing, False
-            stored = self.state / "models" / name / content_hash[:16]
-            if not stored.exists():
-                partial = stored.with_suffix(".partial")
-                shutil.rmtree(partial, ignore_errors=True)
-                partial.mkdir(parents=True)
-                # laid out as Azure ML lays out AZUREML_MODEL_DIR: a file at its root, a folder under its name
-                if path.is_file():
-                    shutil.copy2(path, partial / path.name)
-                else:
-                    shutil.copytree(path, partial / path.name)
-                partial.rename(stored)
-            try:
-                self.client.create_registered_model(name)
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
+            stored = self._stored(name, content_hash)
+            self._store(stored, laid_out)
+            self._name_model(name)
             created = self.client.create_model_version(
                 name, source=str(stored), description=description or None,
                 tags={**tags, **{f"property.{k}": v for k, v in properties.items()}, CONTENT_HASH_TAG: content_hash,
                       "mlops-actions.model-type": model_type})
         return self._version(created), True
+
+    def _stored(self, name: str, content_hash: str) -> Path:
+        """Where a version's files are kept: one folder per name and content."""
+        return self.state / "models" / name / content_hash[:16]
+
+    @staticmethod
+    def _store(stored: Path, fill: Callable[[Path], object]) -> None:
+        """Write the files once: `fill` writes them into a partial folder, renamed into place, so a copy cut short
+        leaves only the partial one, which the next replaces."""
+        if not stored.exists():
+            partial = stored.with_suffix(".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            fill(partial)
+            partial.rename(stored)
+
+    def _name_model(self, name: str) -> None:
+        """The registered model the versions belong to, created the first time."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         versions = self._versions(name)
@@ -178,11 +196,9 @@ class LocalBackend:
         number, the mark goes last. A copy cut short leaves placeholders: the next copy deletes those numbered
         below what they were for, finishes its own if it holds the same files, and leaves the others, which hold
         numbers their copies need (MLflow never gives a number twice)."""
-        from mlflow.exceptions import MlflowException
-
         files = Path(model.path)
         digest = model.tags[CONTENT_HASH_TAG]
-        stored = self.state / "models" / model.name / digest[:16]
+        stored = self._stored(model.name, digest)
         with self.lock():
             created = None
             for left in self.client.search_model_versions(f"name='{model.name}'"):
@@ -194,16 +210,8 @@ class LocalBackend:
             if self.find_version(model.name, model.version) or self.find_model(model.name, digest):
                 raise ActionError("Promotion raced", f"{model.name} version {model.version} was registered in "
                                   f"{self._where()} while this step ran. Fix: run it again.")
-            if not stored.exists():
-                partial = stored.with_suffix(".partial")
-                shutil.rmtree(partial, ignore_errors=True)
-                shutil.copytree(files, partial, symlinks=True)
-                partial.rename(stored)
-            try:
-                self.client.create_registered_model(model.name)
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
+            self._store(stored, lambda partial: shutil.copytree(files, partial, symlinks=True))
+            self._name_model(model.name)
             while created is None or int(created.version) < int(model.version):
                 if created is not None:
                     self.client.delete_model_version(model.name, created.version)
