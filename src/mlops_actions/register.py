@@ -70,8 +70,7 @@ def read_metrics(inputs: Inputs, base: Path) -> dict[str, float]:
     try:
         metrics = json.loads(path.read_text())
     except (ValueError, RecursionError) as exc:
-        raise inputs.error("metrics-file", f"not JSON ({exc})", "write the metrics as a JSON object") \
-            from None
+        raise inputs.error("metrics-file", f"not JSON ({exc})", "write the metrics as a JSON object") from None
     if not isinstance(metrics, dict):
         raise inputs.error("metrics-file", "not a JSON object", "write {\"metric\": value, ...}")
     # numbers only: JSON's true is not a metric of 1 (bool is an int to Python)
